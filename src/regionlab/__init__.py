@@ -1,0 +1,55 @@
+"""regionlab: exact geometry of continuous piecewise-linear (CPWL) neural networks.
+
+Trace a PyTorch model into an immutable IR, then compute its activation regions
+exactly on segments, paths and planes.
+
+Examples
+--------
+>>> import torch, regionlab
+>>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+<torch._C.Generator object at ...>
+>>> model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)).double()
+>>> part = regionlab.partition_segment(model, [-1.0, -1.0], [1.0, 1.0])
+>>> part.num_regions >= 1
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from . import errors
+from .numerics import DEFAULT_NUMERICS, Numerics
+
+__version__ = "0.1.0"
+
+# Public names resolved lazily so that `import regionlab` stays light and optional
+# parts (plotting, CLI) never load at import time.
+_LAZY = {
+    "CPWLNetwork": "regionlab.ir.network",
+    "trace": "regionlab.trace",
+    "register_op": "regionlab.trace",
+    "CPWLActivation": "regionlab.activations",
+    "partition_segment": "regionlab.regions.segment",
+    "partition_path": "regionlab.regions.segment",
+    "SegmentPartition": "regionlab.regions.results",
+    "partition_plane": "regionlab.regions.plane",
+    "plane_through": "regionlab.regions.plane",
+    "Plane": "regionlab.regions.plane",
+    "PlanePartition": "regionlab.regions.results",
+}
+
+__all__ = ["errors", "Numerics", "DEFAULT_NUMERICS", "__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'regionlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,470 @@
+"""The immutable traced network and its interpreter passes.
+
+Examples
+--------
+>>> import torch
+>>> from regionlab.ir import CPWLNetwork, Dense, PiecewiseLinear
+>>> W = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+>>> net = CPWLNetwork.sequential((2,), [Dense(W, None), PiecewiseLinear.relu(), Dense(torch.ones(1, 2, dtype=torch.float64))])
+>>> net.num_units, net.input_dim, net.output_dim
+(2, 2, 1)
+>>> net.patterns(torch.tensor([[1.0, -1.0]], dtype=torch.float64))
+tensor([[1, 0]], dtype=torch.int16)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..errors import InvalidParameterError, NumericalError, ShapeError
+from .ops import MaxOp, Op, PiecewiseLinear
+
+__all__ = ["Node", "CPWLNetwork"]
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """One node of the IR graph.
+
+    Attributes
+    ----------
+    op : Op or None
+        The op; ``None`` for the input node (always node 0).
+    inputs : tuple of int
+        Indices of the nodes feeding this one (all smaller than its own index).
+    shape : tuple of int
+        Per-sample output shape.
+    name : str
+        Node name (from the tracer).
+    where : str
+        Where the node came from in the user's model (module path or function).
+    """
+
+    op: Op | None
+    inputs: tuple[int, ...]
+    shape: tuple[int, ...]
+    name: str = ""
+    where: str = ""
+
+    @property
+    def size(self) -> int:
+        """Number of scalar entries per sample."""
+        return math.prod(self.shape)
+
+
+class CPWLNetwork:
+    """An immutable continuous piecewise-linear network: a DAG of IR ops.
+
+    Build one with :func:`regionlab.trace` from a PyTorch model, or directly with
+    :meth:`sequential` or from a list of :class:`Node`.
+
+    Parameters
+    ----------
+    nodes : sequence of Node
+        Topologically ordered; node 0 is the input (``op=None``).
+    output : int, optional
+        Index of the output node (the last node by default).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from regionlab.ir import Dense, PiecewiseLinear
+    >>> net = CPWLNetwork.sequential((1,), [Dense(torch.tensor([[1.0], [-1.0]], dtype=torch.float64)), PiecewiseLinear.relu()])
+    >>> net(torch.tensor([[2.0]], dtype=torch.float64))
+    tensor([[2., 0.]], dtype=torch.float64)
+    """
+
+    def __init__(self, nodes, output: int | None = None, *, validate: bool = True):
+        nodes = tuple(nodes)
+        if not nodes or nodes[0].op is not None:
+            raise InvalidParameterError("A CPWLNetwork needs node 0 to be the input node (op=None).")
+        self._nodes = nodes
+        self._output = len(nodes) - 1 if output is None else int(output)
+        if validate:
+            self._validate()
+        # last use of each node, for freeing intermediate values in the engines
+        last = list(range(len(nodes)))
+        for i, n in enumerate(nodes):
+            for j in n.inputs:
+                last[j] = max(last[j], i)
+        last[self._output] = len(nodes)
+        self._last_use = tuple(last)
+        self._nonlinear = tuple(i for i, n in enumerate(nodes) if n.op is not None and n.op.kind != "linear")
+        offsets, start = [], 0
+        for i in self._nonlinear:
+            offsets.append(start)
+            start += nodes[i].size
+        self._unit_offsets = tuple(offsets)
+        self._num_units = start
+
+    def _validate(self):
+        for i, n in enumerate(self._nodes[1:], start=1):
+            if n.op is None:
+                raise InvalidParameterError(f"Node {i} ({n.name}) has no op; only node 0 may be the input.")
+            if any(j >= i or j < 0 for j in n.inputs):
+                raise InvalidParameterError(f"Node {i} ({n.name}) reads a later node; nodes must be in topological order.")
+            if n.op.kind not in ("linear", "univariate", "max"):
+                raise InvalidParameterError(f"Node {i} ({n.name}) has an op of unknown kind {n.op.kind!r}.")
+            if n.op.kind != "linear" and len(n.inputs) != 1:
+                raise InvalidParameterError(f"Nonlinear node {i} ({n.name}) must have exactly one input.")
+            bad = n.op.check_finite()
+            if bad is not None:
+                raise NumericalError(
+                    f"The {bad!r} tensor of node {n.name!r} ({n.where or n.op.describe()}) contains NaN or inf; "
+                    "check the model's weights."
+                )
+
+    # ------------------------------------------------------------------ construction
+
+    @staticmethod
+    def sequential(input_shape, ops, names=None) -> CPWLNetwork:
+        """Chain ``ops`` after an input of per-sample shape ``input_shape``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import Dense
+        >>> CPWLNetwork.sequential((3,), [Dense(torch.zeros(2, 3, dtype=torch.float64))]).output_shape
+        (2,)
+        """
+        shape = tuple(int(s) for s in input_shape)
+        nodes = [Node(None, (), shape, "input", "input")]
+        for k, op in enumerate(ops):
+            shape = tuple(op.output_shape(shape))
+            name = names[k] if names is not None else f"{op.describe()}_{k}"
+            nodes.append(Node(op, (k,), shape, name, name))
+        return CPWLNetwork(nodes)
+
+    # -------------------------------------------------------------------- properties
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """All nodes in topological order."""
+        return self._nodes
+
+    @property
+    def output_node(self) -> int:
+        """Index of the output node."""
+        return self._output
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Per-sample input shape."""
+        return self._nodes[0].shape
+
+    @property
+    def input_dim(self) -> int:
+        """Number of input entries per sample (n0)."""
+        return self._nodes[0].size
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Per-sample output shape."""
+        return self._nodes[self._output].shape
+
+    @property
+    def output_dim(self) -> int:
+        """Number of output entries per sample."""
+        return self._nodes[self._output].size
+
+    @property
+    def nonlinear_nodes(self) -> tuple[int, ...]:
+        """Indices of the univariate and max nodes, in order."""
+        return self._nonlinear
+
+    @property
+    def num_units(self) -> int:
+        """Total number of nonlinear units (length of an activation pattern)."""
+        return self._num_units
+
+    @property
+    def unit_offsets(self) -> tuple[int, ...]:
+        """Start of each nonlinear node's units inside a pattern vector."""
+        return self._unit_offsets
+
+    @property
+    def last_use(self) -> tuple[int, ...]:
+        """For each node, the index of the last node that reads it."""
+        return self._last_use
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the network's tensors."""
+        for n in self._nodes[1:]:
+            for t in n.op.tensors().values():
+                return t.device
+        return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the network's tensors."""
+        for n in self._nodes[1:]:
+            for t in n.op.tensors().values():
+                if t.is_floating_point():
+                    return t.dtype
+        return torch.float64
+
+    def layer_widths(self) -> list[int]:
+        """Number of units of each nonlinear node.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import Dense, PiecewiseLinear
+        >>> CPWLNetwork.sequential((2,), [Dense(torch.zeros(3, 2, dtype=torch.float64)), PiecewiseLinear.relu()]).layer_widths()
+        [3]
+        """
+        return [self._nodes[i].size for i in self._nonlinear]
+
+    def to(self, device=None, dtype=None) -> CPWLNetwork:
+        """A copy on ``device`` with floating tensors cast to ``dtype``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import Dense
+        >>> net = CPWLNetwork.sequential((2,), [Dense(torch.zeros(1, 2, dtype=torch.float64))])
+        >>> net.to(dtype=torch.float32).dtype
+        torch.float32
+        """
+        nodes = [self._nodes[0]] + [
+            Node(n.op.to(device, dtype), n.inputs, n.shape, n.name, n.where) for n in self._nodes[1:]
+        ]
+        return CPWLNetwork(nodes, self._output, validate=False)
+
+    def __repr__(self):
+        lines = [f"CPWLNetwork(input={self.input_shape}, output={self.output_shape}, units={self.num_units}"]
+        for i, n in enumerate(self._nodes[1:], start=1):
+            lines.append(f"  [{i}] {n.op.describe()} <- {list(n.inputs)} -> {n.shape}  # {n.where}")
+        return "\n".join(lines) + ")"
+
+    def __getstate__(self):
+        return {"nodes": self._nodes, "output": self._output}
+
+    def __setstate__(self, state):
+        self.__init__(state["nodes"], state["output"], validate=False)
+
+    # ---------------------------------------------------------------- interpretation
+
+    def as_batch(self, x, name: str = "x") -> Tensor:
+        """Coerce ``x`` to a batch ``(B, *input_shape)`` on the network's device and dtype.
+
+        Accepts one sample (the input shape), a batch, or flat vectors ``(B, n0)``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import Dense
+        >>> net = CPWLNetwork.sequential((2,), [Dense(torch.zeros(1, 2, dtype=torch.float64))])
+        >>> net.as_batch([1.0, 2.0]).shape
+        torch.Size([1, 2])
+        """
+        x = torch.as_tensor(x)
+        if not x.is_floating_point():
+            x = x.to(torch.float64)
+        x = x.to(device=self.device, dtype=self.dtype)
+        shp = self.input_shape
+        if tuple(x.shape) == shp:
+            return x.unsqueeze(0)
+        if x.dim() == len(shp) + 1 and tuple(x.shape[1:]) == shp:
+            return x
+        if x.dim() == 2 and x.shape[1] == self.input_dim:
+            return x.reshape(x.shape[0], *shp)
+        if x.dim() == 1 and x.shape[0] == self.input_dim:
+            return x.reshape(1, *shp)
+        raise ShapeError(
+            f"The '{name}' parameter must have the network's input shape {shp} (one sample), "
+            f"(B, *{shp}) or (B, {self.input_dim}). Got shape {tuple(x.shape)} instead."
+        )
+
+    def _run(self, x: Tensor, on_nonlinear=None) -> Tensor:
+        values: dict[int, Tensor] = {0: x}
+        for i, n in enumerate(self._nodes[1:], start=1):
+            args = [values[j] for j in n.inputs]
+            if on_nonlinear is not None and n.op.kind != "linear":
+                on_nonlinear(i, n, args[0])
+            values[i] = n.op.forward(*args)
+            for j in n.inputs:
+                if self._last_use[j] <= i:
+                    del values[j]
+            if i == self._output:
+                return values[i]
+        return values[self._output]
+
+    def forward(self, x) -> Tensor:
+        """Evaluate the network on a batch ``(B, *input_shape)`` (differentiable in ``x``).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import Dense, PiecewiseLinear
+        >>> net = CPWLNetwork.sequential((1,), [PiecewiseLinear.abs()])
+        >>> net.forward(torch.tensor([[-3.0]], dtype=torch.float64))
+        tensor([[3.]], dtype=torch.float64)
+        """
+        if not isinstance(x, Tensor) or tuple(x.shape[1:]) != self.input_shape:
+            x = self.as_batch(x)
+        return self._run(x)
+
+    __call__ = forward
+
+    def forward_with_preactivations(self, x) -> tuple[Tensor, list[Tensor]]:
+        """Output and the flattened input ``(B, U_l)`` of every nonlinear node.
+
+        Differentiable: usable inside a training step (e.g. for regularizers on
+        pre-activations). For max nodes the recorded tensor is the node's input.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import Dense, PiecewiseLinear
+        >>> net = CPWLNetwork.sequential((2,), [Dense(torch.eye(2, dtype=torch.float64)), PiecewiseLinear.relu()])
+        >>> y, pre = net.forward_with_preactivations(torch.tensor([[1.0, -2.0]], dtype=torch.float64))
+        >>> pre[0]
+        tensor([[ 1., -2.]], dtype=torch.float64)
+        """
+        if not isinstance(x, Tensor) or tuple(x.shape[1:]) != self.input_shape:
+            x = self.as_batch(x)
+        pre: list[Tensor] = []
+        y = self._run(x, lambda i, n, a: pre.append(a.reshape(a.shape[0], -1)))
+        return y, pre
+
+    def preactivations(self, x) -> list[Tensor]:
+        """The flattened inputs of the nonlinear nodes; see :meth:`forward_with_preactivations`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import PiecewiseLinear
+        >>> CPWLNetwork.sequential((2,), [PiecewiseLinear.relu()]).preactivations(torch.ones(1, 2, dtype=torch.float64))[0].shape
+        torch.Size([1, 2])
+        """
+        return self.forward_with_preactivations(x)[1]
+
+    def patterns(self, x) -> Tensor:
+        """Activation pattern ``(B, num_units)`` (int16) of each input point.
+
+        See :mod:`regionlab.ir.ops` for the coding of pieces, exact breakpoint hits and
+        max arguments.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import PiecewiseLinear
+        >>> net = CPWLNetwork.sequential((3,), [PiecewiseLinear.relu()])
+        >>> net.patterns(torch.tensor([[-1.0, 0.0, 1.0]], dtype=torch.float64))
+        tensor([[ 0, -1,  1]], dtype=torch.int16)
+        """
+        x = self.as_batch(x)
+        parts: list[Tensor] = []
+
+        def record(i, n, a):
+            z = a.reshape(a.shape[0], -1)
+            parts.append(n.op.piece(z) if n.op.kind == "univariate" else n.op.pattern(a))
+
+        with torch.no_grad():
+            self._run(x, record)
+        if not parts:
+            return torch.zeros((x.shape[0], 0), dtype=torch.int16, device=x.device)
+        return torch.cat(parts, dim=1)
+
+    def propagate_forms(self, forms: Tensor, select) -> Tensor:
+        """Push affine forms through the network with frozen activation choices.
+
+        ``forms`` has shape ``(M, 1 + k, *input_shape)``: column 0 is the constant part,
+        columns ``1..k`` the coefficients of ``k`` parameters. ``select(i, node, z)``
+        receives the forms ``(M, 1 + k, U)`` of nonlinear node ``i``'s flattened input and
+        returns the frozen choice per unit ``(M, U)`` (piece index, or argument index for
+        max nodes). Returns the output forms ``(M, 1 + k, *output_shape)``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import PiecewiseLinear
+        >>> net = CPWLNetwork.sequential((1,), [PiecewiseLinear.relu()])
+        >>> f = torch.tensor([[[0.0], [1.0]]], dtype=torch.float64)  # z = t
+        >>> net.propagate_forms(f, lambda i, n, z: torch.ones(1, 1, dtype=torch.long))[0, :, 0]
+        tensor([0., 1.], dtype=torch.float64)
+        """
+        M, cols = forms.shape[0], forms.shape[1]
+        values: dict[int, Tensor] = {0: forms}
+        for i, n in enumerate(self._nodes[1:], start=1):
+            args = [values[j] for j in n.inputs]
+            op = n.op
+            if op.kind == "linear":
+                out = op.linear(*[a.reshape(M * cols, *a.shape[2:]) for a in args])
+                out = out.reshape(M, cols, *out.shape[1:])
+                off = op.offset
+                if off is not None:
+                    out = out.clone()
+                    out[:, 0] = out[:, 0] + off
+            else:
+                z = args[0].reshape(M, cols, -1)
+                choice = select(i, n, z).long()
+                out = apply_frozen(op, z, choice).reshape(M, cols, *n.shape)
+            values[i] = out
+            for j in n.inputs:
+                if self._last_use[j] <= i:
+                    del values[j]
+            if i == self._output:
+                return out
+        return values[self._output]
+
+    def local_affine_map(self, x) -> tuple[Tensor, Tensor]:
+        """The affine map ``f(y) = A y + c`` of the activation region containing each point.
+
+        Returns ``A`` of shape ``(B, output_dim, input_dim)`` and ``c`` ``(B, output_dim)``
+        (inputs and outputs flattened). At a point on a switching surface the map of the
+        piece selected by the pattern convention is returned.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import PiecewiseLinear
+        >>> net = CPWLNetwork.sequential((2,), [PiecewiseLinear.relu()])
+        >>> A, c = net.local_affine_map(torch.tensor([[1.0, -1.0]], dtype=torch.float64))
+        >>> A[0]
+        tensor([[1., 0.],
+                [0., 0.]], dtype=torch.float64)
+        """
+        x = self.as_batch(x)
+        B, n0 = x.shape[0], self.input_dim
+        eye = torch.eye(n0, dtype=x.dtype, device=x.device).expand(B, n0, n0)
+        forms = torch.cat([x.reshape(B, 1, n0), eye], dim=1).reshape(B, 1 + n0, *self.input_shape)
+        with torch.no_grad():
+            out = self.propagate_forms(forms, lambda i, n, z: choice_at(n.op, z[:, 0]))
+        out = out.reshape(B, 1 + n0, -1)
+        A = out[:, 1:].transpose(1, 2)
+        c = out[:, 0] - (A @ x.reshape(B, n0, 1)).squeeze(-1)
+        return A, c
+
+
+def choice_at(op: Op, z: Tensor) -> Tensor:
+    """Frozen choice ``(M, U)`` at pre-activation values ``z`` ``(M, U)`` (exact hits take the lower piece)."""
+    if op.kind == "univariate":
+        return (op.breakpoints.unsqueeze(0) < z.unsqueeze(-1)).sum(-1)
+    vals = op.gather(z)
+    return (vals == vals.amax(-1, keepdim=True)).int().argmax(-1)
+
+
+def apply_frozen(op: Op, z: Tensor, choice: Tensor) -> Tensor:
+    """Apply a nonlinear op with frozen choices to forms ``z`` ``(M, C, U_in)`` -> ``(M, C, U_out)``.
+
+    For univariate ops ``choice`` is the piece index (``>= 0``); for max ops the argument index.
+    """
+    if isinstance(op, PiecewiseLinear):
+        _, s, c = op.unit_tables(z.shape[2])
+        units = torch.arange(z.shape[2], device=z.device).unsqueeze(0)
+        slope = s[units, choice]  # (M, U)
+        out = z * slope.unsqueeze(1)
+        out[:, 0] = out[:, 0] + c[units, choice]
+        return out
+    if isinstance(op, MaxOp):
+        src = op.index[torch.arange(op.index.shape[0], device=z.device).unsqueeze(0), choice]
+        return z.gather(2, src.unsqueeze(1).expand(-1, z.shape[1], -1))
+    raise InvalidParameterError(f"apply_frozen got an op of kind {op.kind!r}.")
+
