@@ -1,0 +1,112 @@
+"""Batched convex-polygon primitives used by the exact 2-D engine.
+
+Polygons are padded tensors: vertices ``P`` of shape ``(F, V, 2)`` in counter-clockwise
+order and vertex counts ``nv`` ``(F,)``; entries past ``nv`` are ignored.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def valid_mask(nv: Tensor, V: int) -> Tensor:
+    return torch.arange(V, device=nv.device).unsqueeze(0) < nv.unsqueeze(1)
+
+
+def next_index(nv: Tensor, V: int) -> Tensor:
+    ar = torch.arange(V, device=nv.device).unsqueeze(0) + 1
+    return torch.where(ar < nv.unsqueeze(1), ar, torch.zeros_like(ar))
+
+
+def classify(vals: Tensor, nv: Tensor, tol: Tensor) -> Tensor:
+    """Side of each vertex: +1, -1, or 0 when within ``tol`` (padding gets 0)."""
+    c = (vals > tol.unsqueeze(1)).to(torch.int8) - (vals < -tol.unsqueeze(1)).to(torch.int8)
+    return c * valid_mask(nv, vals.shape[1]).to(torch.int8)
+
+
+def area_centroid(P: Tensor, nv: Tensor) -> tuple[Tensor, Tensor]:
+    """Signed area (positive for CCW) and area centroid of each polygon."""
+    V = P.shape[1]
+    valid = valid_mask(nv, V)
+    nxt = next_index(nv, V)
+    Q = P.gather(1, nxt.unsqueeze(-1).expand(-1, -1, 2))
+    cross = (P[..., 0] * Q[..., 1] - Q[..., 0] * P[..., 1]) * valid
+    area = 0.5 * cross.sum(1)
+    cx = ((P[..., 0] + Q[..., 0]) * cross).sum(1)
+    cy = ((P[..., 1] + Q[..., 1]) * cross).sum(1)
+    denom = (6.0 * area).unsqueeze(1)
+    cen = torch.stack([cx, cy], 1) / torch.where(denom.abs() > 0, denom, torch.ones_like(denom))
+    # fall back to the vertex mean for (near) zero-area polygons
+    mean = (P * valid.unsqueeze(-1)).sum(1) / nv.clamp_min(1).unsqueeze(1)
+    cen = torch.where(area.abs().unsqueeze(1) > 1e-300, cen, mean)
+    return area, cen
+
+
+def vertex_mean(P: Tensor, nv: Tensor) -> Tensor:
+    """Mean of the vertices: a point strictly inside a non-degenerate convex polygon."""
+    valid = valid_mask(nv, P.shape[1]).unsqueeze(-1)
+    return (P * valid).sum(1) / nv.clamp_min(1).unsqueeze(1).to(P.dtype)
+
+
+def _emit(P, nv, vals, cls, keep_sign: int):
+    """Vertices of the part of each polygon on the side ``keep_sign`` (closed half-plane).
+
+    Returns the new padded polygons, their counts, and for each output polygon the
+    positions of the (up to two) points lying on the cutting line.
+    """
+    F, V, _ = P.shape
+    dev = P.device
+    valid = valid_mask(nv, V)
+    nxt = next_index(nv, V)
+    c_next = cls.gather(1, nxt)
+    s_next = vals.gather(1, nxt)
+    P_next = P.gather(1, nxt.unsqueeze(-1).expand(-1, -1, 2))
+    cross = valid & ((cls.to(torch.int16) * c_next.to(torch.int16)) < 0)
+    keep_v = valid & ((cls * keep_sign) >= 0)
+    denom = vals - s_next
+    t = torch.where(cross, vals / torch.where(cross, denom, torch.ones_like(denom)), torch.zeros_like(vals))
+    X = P + t.unsqueeze(-1) * (P_next - P)
+    e = keep_v.to(torch.long) + cross.to(torch.long)
+    pos = e.cumsum(1) - e
+    n_out = e.sum(1)
+    Vn = int(n_out.max().item()) if F else 0
+    out = torch.zeros((F, max(Vn, 1), 2), dtype=P.dtype, device=dev)
+    rows = torch.arange(F, device=dev).unsqueeze(1).expand(F, V)
+    flat = out.view(-1, 2)
+    base = rows * out.shape[1]
+    flat[(base + pos)[keep_v]] = P[keep_v]
+    xpos = pos + keep_v.to(torch.long)
+    flat[(base + xpos)[cross]] = X[cross]
+    # points on the cutting line: zero vertices and crossings, in output order
+    on_v = valid & (cls == 0)
+    big = torch.full_like(pos, 1 << 40)
+    key = torch.cat([torch.where(on_v, pos, big), torch.where(cross, xpos, big)], 1)
+    return out, n_out, key
+
+
+def split(P: Tensor, nv: Tensor, vals: Tensor, cls: Tensor):
+    """Split polygons that have vertices strictly on both sides of their line.
+
+    Returns ``(P_pos, nv_pos, P_neg, nv_neg, cut)`` with ``cut`` ``(F, 2, 2)`` the
+    endpoints of the cutting segment.
+    """
+    Pp, np_, keyp = _emit(P, nv, vals, cls, +1)
+    Pn, nn_, _ = _emit(P, nv, vals, cls, -1)
+    # the two smallest keys of the positive child are the cut's endpoints
+    F = P.shape[0]
+    two = keyp.topk(2, dim=1, largest=False).values.clamp_max(Pp.shape[1] - 1)
+    cut = Pp.gather(1, two.unsqueeze(-1).expand(F, 2, 2))
+    return Pp, np_, Pn, nn_, cut
+
+
+def clip(P: Tensor, nv: Tensor, vals: Tensor, cls: Tensor):
+    """Keep the part of each polygon where the line's value is >= 0 (within tolerance)."""
+    Pp, np_, _ = _emit(P, nv, vals, cls, +1)
+    return Pp, np_
+
+
+def pad_to(P: Tensor, V: int) -> Tensor:
+    if P.shape[1] >= V:
+        return P
+    return torch.cat([P, P.new_zeros(P.shape[0], V - P.shape[1], 2)], 1)
