@@ -56,6 +56,8 @@ __all__ = [
     "Sum",
     "ElementwiseAffine",
     "Concat",
+    "Gather",
+    "Pad",
     "PiecewiseLinear",
     "MaxOp",
 ]
@@ -392,6 +394,99 @@ class Concat(LinearOp):
 
     def linear(self, *xs):
         return torch.cat(xs, dim=self.dim + 1)
+
+
+@dataclass(frozen=True, eq=False)
+class Gather(LinearOp):
+    """Pick entries of the flattened sample: ``y.flatten() = x.flatten()[index]``.
+
+    Pure data movement (slicing, ``select``, ``narrow``, ``expand``, ``repeat``, ``flip``,
+    ``roll``, reflection padding, nearest upsampling...) lowers to this op.
+
+    Parameters
+    ----------
+    index : LongTensor, shape ``(U_out,)``
+        Entry of the flattened per-sample input read by each output entry.
+    out_shape : tuple of int
+        Per-sample output shape (``U_out`` entries in all).
+
+    Examples
+    --------
+    >>> import torch
+    >>> op = Gather(torch.tensor([2, 0, 0]), (3,))
+    >>> op(torch.tensor([[1.0, 2.0, 3.0]]))
+    tensor([[3., 1., 1.]])
+    """
+
+    index: Tensor
+    out_shape: tuple[int, ...]
+
+    def __post_init__(self):
+        if self.index.dim() != 1 or self.index.dtype != torch.long:
+            raise InvalidParameterError("Gather.index must be a 1-D long tensor.")
+        if math.prod(self.out_shape) != self.index.shape[0]:
+            raise InvalidParameterError(
+                f"Gather out_shape {self.out_shape} does not hold {self.index.shape[0]} entries."
+            )
+        if self.index.numel() and bool((self.index < 0).any()):
+            raise InvalidParameterError("Gather.index entries must be non-negative.")
+
+    def linear(self, x):
+        return x.reshape(x.shape[0], -1)[:, self.index].reshape(x.shape[0], *self.out_shape)
+
+    def output_shape(self, in_shape):
+        return tuple(self.out_shape)
+
+    def describe(self):
+        return f"Gather({self.index.shape[0]})"
+
+
+@dataclass(frozen=True, eq=False)
+class Pad(LinearOp):
+    """Constant padding of the trailing per-sample dimensions (``F.pad`` with ``mode="constant"``).
+
+    Parameters
+    ----------
+    pad : tuple of int
+        Padding in ``F.pad`` order: ``(left, right)`` of the last dimension first, then
+        of the one before... Negative entries crop.
+    constant : Tensor or None
+        The offset: the padding value on the border and zero inside, of the output's
+        per-sample shape; ``None`` for zero padding. Build it with :meth:`with_value`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> Pad((1, 0))(torch.tensor([[1.0, 2.0]]))
+    tensor([[0., 1., 2.]])
+    >>> Pad.with_value((0, 1), 5.0, (2,), dtype=torch.float32)(torch.tensor([[1.0, 2.0]]))
+    tensor([[1., 2., 5.]])
+    """
+
+    pad: tuple[int, ...]
+    constant: Tensor | None = None
+
+    @staticmethod
+    def with_value(pad, value, in_shape, dtype=torch.float64, device=None) -> Pad:
+        """Padding with ``value`` for samples of shape ``in_shape``.
+
+        Examples
+        --------
+        >>> Pad.with_value((1, 1), -1.0, (1,)).constant
+        tensor([-1.,  0., -1.], dtype=torch.float64)
+        """
+        pad = tuple(int(p) for p in pad)
+        if float(value) == 0.0:
+            return Pad(pad, None)
+        zeros = torch.zeros((1, *in_shape), dtype=dtype, device=device)
+        return Pad(pad, F.pad(zeros, pad, value=float(value))[0])
+
+    def linear(self, x):
+        return F.pad(x, self.pad)
+
+    @property
+    def offset(self):
+        return self.constant
 
 
 # ------------------------------------------------------------------------ univariate
