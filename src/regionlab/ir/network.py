@@ -458,10 +458,17 @@ def apply_frozen(op: Op, z: Tensor, choice: Tensor) -> Tensor:
     """
     if isinstance(op, PiecewiseLinear):
         _, s, c = op.unit_tables(z.shape[2])
-        units = torch.arange(z.shape[2], device=z.device).unsqueeze(0)
-        slope = s[units, choice]  # (M, U)
+        if s.shape[1] == 2:
+            # one breakpoint (ReLU family): blend the two pieces arithmetically
+            w = choice.to(z.dtype)
+            slope = s[:, 0] + (s[:, 1] - s[:, 0]) * w
+            icpt = c[:, 0] + (c[:, 1] - c[:, 0]) * w
+        else:
+            units = torch.arange(z.shape[2], device=z.device).unsqueeze(0)
+            slope = s[units, choice]  # (M, U)
+            icpt = c[units, choice]
         out = z * slope.unsqueeze(1)
-        out[:, 0] = out[:, 0] + c[units, choice]
+        out[:, 0] = out[:, 0] + icpt
         return out
     if isinstance(op, MaxOp):
         src = op.index[torch.arange(op.index.shape[0], device=z.device).unsqueeze(0), choice]

@@ -27,20 +27,92 @@ from . import _polygon as poly
 
 
 class PlaneState:
-    """Polygons, per-polygon carried tensors and adjacency records."""
+    """Polygons, per-polygon carried tensors and adjacency records.
+
+    Storage is preallocated with geometric growth so that appending the pieces of
+    split polygons costs amortised O(1) per piece instead of a copy per step.
+    """
 
     def __init__(self, P: Tensor, nv: Tensor, atol: float):
-        self.P = P
-        self.nv = nv
+        self._P = P
+        self._nv = nv
+        self.n = P.shape[0]
         self.atol = atol
         dev = P.device
-        self.rec_ids = torch.zeros((0, 2), dtype=torch.long, device=dev)
-        self.rec_seg = torch.zeros((0, 2, 2), dtype=P.dtype, device=dev)
-        self.carry: dict[str, Tensor] = {}
+        self._rid = torch.zeros((0, 2), dtype=torch.long, device=dev)
+        self._rseg = torch.zeros((0, 2, 2), dtype=P.dtype, device=dev)
+        self.ne = 0
+        self._carry: dict[str, Tensor] = {}
+
+    # storage views ------------------------------------------------------------------
+
+    @property
+    def P(self) -> Tensor:
+        return self._P[: self.n]
+
+    @property
+    def nv(self) -> Tensor:
+        return self._nv[: self.n]
 
     @property
     def num(self) -> int:
-        return self.P.shape[0]
+        return self.n
+
+    @property
+    def rec_ids(self) -> Tensor:
+        return self._rid[: self.ne]
+
+    @property
+    def rec_seg(self) -> Tensor:
+        return self._rseg[: self.ne]
+
+    def carry_get(self, name: str) -> Tensor:
+        return self._carry[name][: self.n]
+
+    def carry_set(self, name: str, value: Tensor) -> None:
+        self._carry[name] = value
+
+    def carry_pop(self, name: str) -> Tensor:
+        return self._carry.pop(name)[: self.n]
+
+    @staticmethod
+    def _grow(buf: Tensor, need: int) -> Tensor:
+        if buf.shape[0] >= need:
+            return buf
+        cap = max(need, 2 * buf.shape[0], 16)
+        out = buf.new_zeros((cap, *buf.shape[1:]))
+        out[: buf.shape[0]] = buf
+        return out
+
+    def _widen(self, V: int) -> None:
+        if self._P.shape[1] < V:
+            self._P = torch.cat([self._P, self._P.new_zeros(self._P.shape[0], V - self._P.shape[1], 2)], 1)
+
+    def _append_polys(self, Pn: Tensor, nn_: Tensor, src: Tensor) -> Tensor:
+        m = Pn.shape[0]
+        need = self.n + m
+        self._P = self._grow(self._P, need)
+        self._nv = self._grow(self._nv, need)
+        self._widen(Pn.shape[1])
+        self._P[self.n:need, : Pn.shape[1]] = Pn
+        if Pn.shape[1] < self._P.shape[1]:
+            self._P[self.n:need, Pn.shape[1]:] = 0
+        self._nv[self.n:need] = nn_
+        for k, t in self._carry.items():
+            t = self._grow(t, need)
+            t[self.n:need] = t[src]
+            self._carry[k] = t
+        ids = torch.arange(self.n, need, device=Pn.device)
+        self.n = need
+        return ids
+
+    def _append_records(self, ids: Tensor, seg: Tensor) -> None:
+        need = self.ne + ids.shape[0]
+        self._rid = self._grow(self._rid, need)
+        self._rseg = self._grow(self._rseg, need)
+        self._rid[self.ne:need] = ids
+        self._rseg[self.ne:need] = seg
+        self.ne = need
 
     # ------------------------------------------------------------------ primitives
 
@@ -67,24 +139,29 @@ class PlaneState:
             empty = idx[:0]
             return side, empty, empty
         S = idx[sp]
-        Pp, np_, Pn, nn_, cut = poly.split(self.P[S], nva[sp], vals[sp], cls[sp])
-        V = max(self.P.shape[1], Pp.shape[1], Pn.shape[1])
-        self.P = poly.pad_to(self.P, V)
-        F = self.num
-        self.P[S] = poly.pad_to(Pp, V)
-        self.nv[S] = np_
-        new_ids = torch.arange(F, F + S.shape[0], device=S.device)
-        self.P = torch.cat([self.P, poly.pad_to(Pn, V)], 0)
-        self.nv = torch.cat([self.nv, nn_], 0)
-        for k, t in self.carry.items():
-            self.carry[k] = torch.cat([t, t[S]], 0)
-        self._split_records(F, S, new_ids, g[sp], h[sp], tol[sp])
-        self.rec_ids = torch.cat([self.rec_ids, torch.stack([S, new_ids], 1)], 0)
-        self.rec_seg = torch.cat([self.rec_seg, cut], 0)
-        return side, S, new_ids
+        self.split_known(S, g[sp], h[sp], tol[sp], vals[sp], cls[sp], nva[sp])
+        return side, S, self._last_new_ids
+
+    def split_known(self, S, g, h, tol, vals, cls=None, nva=None) -> Tensor:
+        """Split fragments ``S`` known to be cut by their lines (``vals`` at their vertices)."""
+        if nva is None:
+            nva = self.nv[S]
+        if cls is None:
+            cls = poly.classify(vals, nva, tol)
+        Pp, np_, Pn, nn_, cut = poly.split_both(self.P[S], nva, vals, cls)
+        self._widen(Pp.shape[1])
+        V = self._P.shape[1]
+        self._P[S] = poly.pad_to(Pp, V)
+        self._nv[S] = np_
+        F = self.n
+        new_ids = self._append_polys(Pn, nn_, S)
+        self._split_records(F, S, new_ids, g, h, tol)
+        self._append_records(torch.stack([S, new_ids], 1), cut)
+        self._last_new_ids = new_ids
+        return new_ids
 
     def _split_records(self, F, S, new_ids, g, h, tol):
-        if self.rec_ids.shape[0] == 0:
+        if self.ne == 0:
             return
         lut = torch.full((F,), -1, dtype=torch.long, device=S.device)
         lut[S] = torch.arange(S.shape[0], device=S.device)
@@ -103,7 +180,7 @@ class PlaneState:
             to_neg = (ca <= 0) & (cb <= 0) & ~((ca == 0) & (cb == 0))
             crossing = (ca.to(torch.int16) * cb.to(torch.int16)) < 0
             if bool(to_neg.any()):
-                self.rec_ids[sel[to_neg], end] = new_ids[k[to_neg]]
+                self._rid[sel[to_neg], end] = new_ids[k[to_neg]]
             if bool(crossing.any()):
                 cs = sel[crossing]
                 a, b = seg[crossing, 0], seg[crossing, 1]
@@ -112,11 +189,10 @@ class PlaneState:
                 a_pos = (ca[crossing] > 0).unsqueeze(1)
                 pos_end = torch.where(a_pos, a, b)
                 neg_end = torch.where(a_pos, b, a)
-                self.rec_seg[cs] = torch.stack([pos_end, X], 1)
-                new_rec = self.rec_ids[cs].clone()
+                self._rseg[cs] = torch.stack([pos_end, X], 1)
+                new_rec = self._rid[cs].clone()
                 new_rec[:, end] = new_ids[k[crossing]]
-                self.rec_ids = torch.cat([self.rec_ids, new_rec], 0)
-                self.rec_seg = torch.cat([self.rec_seg, torch.stack([X, neg_end], 1)], 0)
+                self._append_records(new_rec, torch.stack([X, neg_end], 1))
 
     def clip_step(self, idx: Tensor, g: Tensor, h: Tensor, tol: Tensor) -> None:
         """Intersect fragments ``idx`` with half-planes ``g . p + h >= 0`` (no records kept)."""
@@ -128,10 +204,9 @@ class PlaneState:
             return
         C = idx[cut]
         Pc, nc = poly.clip(self.P[C], nva[cut], vals[cut], cls[cut])
-        V = max(self.P.shape[1], Pc.shape[1])
-        self.P = poly.pad_to(self.P, V)
-        self.P[C] = poly.pad_to(Pc, V)
-        self.nv[C] = nc
+        self._widen(Pc.shape[1])
+        self._P[C] = poly.pad_to(Pc, self._P.shape[1])
+        self._nv[C] = nc
 
     def relabel(self, mapping: Tensor, keep: Tensor, P: Tensor, nv: Tensor) -> None:
         """Replace the fragments by ``P, nv``: fragment ``i`` becomes ``mapping[i]``.
@@ -139,14 +214,15 @@ class PlaneState:
         Records between fragments that map to the same new id are dropped; ``keep``
         selects, for each new id, the old fragment whose carried tensors it keeps.
         """
-        self.P, self.nv = P, nv
-        for k, t in self.carry.items():
-            self.carry[k] = t[keep]
-        if self.rec_ids.shape[0]:
+        self._P, self._nv, self.n = P, nv, P.shape[0]
+        for k, t in self._carry.items():
+            self._carry[k] = t[keep]
+        if self.ne:
             ids = mapping[self.rec_ids]
             ok = (ids[:, 0] != ids[:, 1]) & (ids >= 0).all(1)
-            self.rec_ids = ids[ok]
-            self.rec_seg = self.rec_seg[ok]
+            self._rid = ids[ok]
+            self._rseg = self.rec_seg[ok]
+            self.ne = self._rid.shape[0]
 
     def gather(self, keep: Tensor) -> None:
         """Keep only fragments ``keep`` (in that order); records to dropped ones vanish."""
@@ -155,29 +231,50 @@ class PlaneState:
         self.relabel(mapping, keep, self.P[keep], self.nv[keep])
 
 
+WINDOW = 16
+
+
 def _scale_tol(vals_absmax: Tensor, atol: float) -> Tensor:
     return atol * (1.0 + vals_absmax)
 
 
-def _vertex_values(state: PlaneState, z: Tensor, chunk: int = 1 << 22):
-    """Min, max and max-abs over each polygon's vertices of every unit's value.
+def _vertex_values(state: PlaneState, z: Tensor, levels: Tensor, chunk: int = 1 << 21):
+    """Range of every unit's value over each polygon, exact where it matters.
 
-    ``z``: forms ``(R, 3, U)``. Returns three ``(R, U)`` tensors.
+    ``z``: forms ``(R, 3, U)``; ``levels`` ``(U, K)``: the values whose crossing matters.
+    Returns ``(vmin, vmax, scale)`` ``(R, U)``: a cheap disc bound around the vertex mean
+    settles most (polygon, unit) pairs (far from every level); only the others get the
+    exact minimum and maximum over the vertices.
     """
     R, _, U = z.shape
     V = state.P.shape[1]
-    valid = poly.valid_mask(state.nv, V)
-    vmin = torch.empty((R, U), dtype=z.dtype, device=z.device)
-    vmax = torch.empty_like(vmin)
-    step = max(1, chunk // max(1, V * U))
-    for s in range(0, R, step):
-        e = min(R, s + step)
-        vals = torch.baddbmm(z[s:e, 0:1, :], state.P[s:e], z[s:e, 1:3, :])  # (r, V, U)
-        m = valid[s:e].unsqueeze(-1)
+    P, nv = state.P, state.nv
+    valid = poly.valid_mask(nv, V)
+    c = poly.vertex_mean(P, nv)  # (R, 2)
+    d = P - c.unsqueeze(1)
+    rho = ((d * d).sum(-1) * valid).amax(1).sqrt()  # (R,)
+    zc = torch.baddbmm(z[:, 0:1, :], c.unsqueeze(1), z[:, 1:3, :]).squeeze(1)  # (R, U)
+    gz = z[:, 1:3, :]
+    rad = (gz * gz).sum(1).sqrt() * rho.unsqueeze(1)
+    vmin, vmax = zc - rad, zc + rad
+    scale = zc.abs() + rad
+    tol = _scale_tol(scale, state.atol)
+    lo = vmin.unsqueeze(-1) - levels.unsqueeze(0)
+    hi = vmax.unsqueeze(-1) - levels.unsqueeze(0)
+    t3 = tol.unsqueeze(-1)
+    unsure = ((lo <= t3) & (hi >= -t3)).any(-1)
+    r_u, u_u = unsure.nonzero(as_tuple=True)
+    n = r_u.numel()
+    step = max(1, chunk // max(1, V))
+    for s in range(0, n, step):
+        rr, uu = r_u[s:s + step], u_u[s:s + step]
+        g = z[rr, 1:3, uu]  # (m, 2)
+        vals = (P[rr] * g.unsqueeze(1)).sum(-1) + z[rr, 0, uu].unsqueeze(1)  # (m, V)
+        m = valid[rr]
         inf = torch.tensor(float("inf"), dtype=z.dtype, device=z.device)
-        vmin[s:e] = torch.where(m, vals, inf).amin(1)
-        vmax[s:e] = torch.where(m, vals, -inf).amax(1)
-    return vmin, vmax, torch.maximum(vmin.abs(), vmax.abs())
+        vmin[rr, uu] = torch.where(m, vals, inf).amin(1)
+        vmax[rr, uu] = torch.where(m, vals, -inf).amax(1)
+    return vmin, vmax, scale
 
 
 def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
@@ -190,8 +287,8 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
     dev = z.device
     bp, _, _ = op.unit_tables(U)
     K = bp.shape[1]
-    vmin, vmax, vabs = _vertex_values(state, z)
-    tol = _scale_tol(vabs, state.atol)  # (R, U)
+    vmin, vmax, scale = _vertex_values(state, z, bp)
+    tol = _scale_tol(scale, state.atol)  # (R, U)
     lo = vmin.unsqueeze(-1) - bp.unsqueeze(0)  # (R, U, K): min of z - t_j
     hi = vmax.unsqueeze(-1) - bp.unsqueeze(0)
     t3 = tol.unsqueeze(-1)
@@ -205,33 +302,63 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
     r_idx, u_idx, j_idx = crossing.nonzero(as_tuple=True)
     ct = torch.bincount(r_idx, minlength=R)
     start = ct.cumsum(0) - ct
-    state.carry["par"] = torch.arange(R, device=dev)
-    state.carry["inc"] = torch.zeros((R, U), dtype=torch.int16, device=dev)
-    steps = int(ct.max().item()) if R and r_idx.numel() else 0
-    g_all = z[:, 1:3, :]  # (R, 2, U)
-    for k in range(steps):
-        par = state.carry["par"]
-        act = (ct[par] > k).nonzero().squeeze(1)
+    state.carry_set("par", torch.arange(R, device=dev))
+    state.carry_set("inc", torch.zeros((R, U), dtype=torch.int16, device=dev))
+    state.carry_set("ptr", torch.zeros(R, dtype=torch.long, device=dev))
+    g_all = z[:, 1:3, :].transpose(1, 2)  # (R, U, 2)
+    h_all = z[:, 0, :]
+    # Each fragment walks through its region's crossing lines, testing a window of
+    # W lines at a time and splitting at the first one that really cuts it: lines
+    # that miss a small fragment are skipped in bulk, so the number of steps grows
+    # with the splits along one lineage rather than with the number of lines.
+    W = WINDOW
+    wr = torch.arange(W, device=dev)
+    while r_idx.numel():
+        par = state.carry_get("par")
+        ptr = state.carry_get("ptr")
+        act = (ptr < ct[par]).nonzero().squeeze(1)
         if act.numel() == 0:
             break
         pr = par[act]
-        li = start[pr] + k
+        p0 = ptr[act]
+        pos_w = p0.unsqueeze(1) + wr  # (A, W)
+        valid_w = pos_w < ct[pr].unsqueeze(1)
+        li = torch.where(valid_w, start[pr].unsqueeze(1) + pos_w, torch.zeros_like(pos_w))
         u, j = u_idx[li], j_idx[li]
-        g = g_all[pr, :, u]
-        h = z[pr, 0, u] - bp[u, j]
-        side, S, new_ids = state.split_step(act, g, h, tol[pr, u])
-        inc = state.carry["inc"]
-        up = side > 0
+        prw = pr.unsqueeze(1).expand_as(u)
+        g = g_all[prw, u]  # (A, W, 2)
+        h = h_all[prw, u] - bp[u, j]
+        tl = tol[prw, u]
+        Pa = state.P[act]
+        vals = torch.einsum("avc,awc->awv", Pa, g) + h.unsqueeze(-1)
+        vmask = poly.valid_mask(state.nv[act], Pa.shape[1]).unsqueeze(1)
+        thr = tl.unsqueeze(-1)
+        has_pos = ((vals > thr) & vmask).any(-1)
+        has_neg = ((vals < -thr) & vmask).any(-1)
+        cross = has_pos & has_neg & valid_w
+        any_cross = cross.any(1)
+        first = torch.where(any_cross, cross.to(torch.int8).argmax(1), W)
+        before = (wr.unsqueeze(0) < first.unsqueeze(1)) & valid_w
+        up = before & has_pos
+        inc = state.carry_get("inc")
         if bool(up.any()):
-            inc[act[up], u[up]] += 1
-        if S.numel():
-            # positive parts keep the old id; S is a subset of act in the same order
-            pos_u = u[side == 0]
-            inc[S, pos_u] += 1
+            rows = act.unsqueeze(1).expand_as(u)[up]
+            inc.index_put_((rows, u[up]), torch.ones_like(rows, dtype=inc.dtype), accumulate=True)
+        ptr[act] = p0 + torch.where(any_cross, first + 1, valid_w.sum(1))
+        if bool(any_cross.any()):
+            sel = any_cross.nonzero().squeeze(1)
+            fw = first[sel]
+            S0 = act[sel]
+            us = u[sel, fw]
+            # children inherit ptr (already advanced) and inc; the positive part keeps the id
+            state.split_known(S0, g[sel, fw], h[sel, fw], tl[sel, fw], vals[sel, fw])
+            inc = state.carry_get("inc")
+            inc.index_put_((S0, us), torch.ones_like(us, dtype=inc.dtype), accumulate=True)
         if progress is not None:
             progress()
-    par = state.carry.pop("par")
-    inc = state.carry.pop("inc")
+    state.carry_pop("ptr")
+    par = state.carry_pop("par")
+    inc = state.carry_pop("inc")
     choice = base[par] + inc.to(base.dtype)
     pattern = torch.where(on_any[par], on_code[par].to(choice.dtype), choice).to(torch.int16)
     return par, choice, pattern
@@ -286,25 +413,25 @@ def refine_max(state: PlaneState, z: Tensor, index: Tensor, progress=None):
     r_idx, u_idx = active.nonzero(as_tuple=True)
     ct = torch.bincount(r_idx, minlength=R)
     start = ct.cumsum(0) - ct
-    state.carry["par"] = torch.arange(R, device=dev)
-    state.carry["pat"] = const_arg.clone()
+    state.carry_set("par", torch.arange(R, device=dev))
+    state.carry_set("pat", const_arg.clone())
     slots = int(ct.max().item()) if R and r_idx.numel() else 0
     pairs = [(a, b) for a in range(k) for b in range(a + 1, k)]
     for s in range(slots):
-        par = state.carry["par"]
+        par = state.carry_get("par")
         act = (ct[par] > s).nonzero().squeeze(1)
         if act.numel() == 0:
             break
         # slot parents: every fragment active in this slot records where it came from
         F0 = state.num
-        state.carry["sp"] = torch.arange(F0, device=dev)
-        state.carry["unit"] = torch.full((F0,), -1, dtype=torch.long, device=dev)
+        state.carry_set("sp", torch.arange(F0, device=dev))
+        state.carry_set("unit", torch.full((F0,), -1, dtype=torch.long, device=dev))
         pr = par[act]
-        state.carry["unit"][act] = u_idx[start[pr] + s]
+        state.carry_get("unit")[act] = u_idx[start[pr] + s]
         P_slot, nv_slot = state.P.clone(), state.nv.clone()
         for a, b in pairs:
-            par = state.carry["par"]
-            unit = state.carry["unit"]
+            par = state.carry_get("par")
+            unit = state.carry_get("unit")
             sel = (unit >= 0).nonzero().squeeze(1)
             if sel.numel() == 0:
                 break
@@ -317,7 +444,7 @@ def refine_max(state: PlaneState, z: Tensor, index: Tensor, progress=None):
             h = args[pr, 0, uu, a] - args[pr, 0, uu, b]
             state.split_step(sel, g, h, tol[pr, uu])
         # arg-max of each active fragment at an interior point
-        par, unit, sp = state.carry["par"], state.carry["unit"], state.carry["sp"]
+        par, unit, sp = state.carry_get("par"), state.carry_get("unit"), state.carry_get("sp")
         sel = (unit >= 0).nonzero().squeeze(1)
         pr, uu = par[sel], unit[sel]
         c = poly.vertex_mean(state.P[sel], state.nv[sel])
@@ -325,7 +452,7 @@ def refine_max(state: PlaneState, z: Tensor, index: Tensor, progress=None):
         av = torch.where(cand[pr, uu], av, ninf)
         mx = av.amax(-1, keepdim=True)
         am = (av >= mx - tol[pr, uu].unsqueeze(-1)).to(torch.int8).argmax(-1)
-        state.carry["pat"][sel, uu] = am
+        state.carry_get("pat")[sel, uu] = am
         # merge fragments of one slot parent with the same arg-max into one cell
         key = torch.full((state.num,), -1, dtype=torch.long, device=dev)
         key = sp * (k + 1) + k  # inactive fragments: their own group
@@ -341,7 +468,7 @@ def refine_max(state: PlaneState, z: Tensor, index: Tensor, progress=None):
             # rebuild merged cells exactly: slot-parent polygon ∩ {z_a >= z_b}
             src = first[multi]
             sub = PlaneState(P_slot[sp[src]].clone(), nv_slot[sp[src]].clone(), state.atol)
-            pr_m, uu_m, am_m = par[src], unit[src], state.carry["pat"][src, unit[src]]
+            pr_m, uu_m, am_m = par[src], unit[src], state.carry_get("pat")[src, unit[src]]
             for b in range(k):
                 okb = cand[pr_m, uu_m, b] & (am_m != b)
                 ids = okb.nonzero().squeeze(1)
@@ -355,9 +482,9 @@ def refine_max(state: PlaneState, z: Tensor, index: Tensor, progress=None):
             P_new[multi] = poly.pad_to(sub.P, Vn)
             nv_new[multi] = sub.nv
         state.relabel(mapping, first, P_new, nv_new)
-        del state.carry["sp"], state.carry["unit"]
+        state.carry_pop("sp"), state.carry_pop("unit")
         if progress is not None:
             progress()
-    par = state.carry.pop("par")
-    pat = state.carry.pop("pat")
+    par = state.carry_pop("par")
+    pat = state.carry_pop("pat")
     return par, pat, pat.to(torch.int16)

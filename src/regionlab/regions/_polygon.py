@@ -100,6 +100,44 @@ def split(P: Tensor, nv: Tensor, vals: Tensor, cls: Tensor):
     return Pp, np_, Pn, nn_, cut
 
 
+def split_both(P: Tensor, nv: Tensor, vals: Tensor, cls: Tensor):
+    """Like :func:`split`, in one pass: returns ``(P_pos, nv_pos, P_neg, nv_neg, cut)``.
+
+    All polygons must have vertices strictly on both sides.
+    """
+    F, V, _ = P.shape
+    dev = P.device
+    valid = valid_mask(nv, V)
+    nxt = next_index(nv, V)
+    c_next = cls.gather(1, nxt)
+    s_next = vals.gather(1, nxt)
+    P_next = P.gather(1, nxt.unsqueeze(-1).expand(-1, -1, 2))
+    cross = valid & ((cls.to(torch.int16) * c_next.to(torch.int16)) < 0)
+    denom = torch.where(cross, vals - s_next, torch.ones_like(vals))
+    X = P + (vals / denom).unsqueeze(-1) * (P_next - P)
+    keep = torch.cat([valid & (cls >= 0), valid & (cls <= 0)], 0)  # (2F, V)
+    cross2 = torch.cat([cross, cross], 0)
+    e = keep.to(torch.long) + cross2.to(torch.long)
+    pos = e.cumsum(1) - e
+    n_out = e.sum(1)
+    Vn = int(n_out.max().item())
+    out = torch.zeros((2 * F, Vn, 2), dtype=P.dtype, device=dev)
+    base = (torch.arange(2 * F, device=dev) * Vn).unsqueeze(1)
+    P2 = torch.cat([P, P], 0)
+    X2 = torch.cat([X, X], 0)
+    flat = out.view(-1, 2)
+    flat[(base + pos)[keep]] = P2[keep]
+    xpos = pos + keep.to(torch.long)
+    flat[(base + xpos)[cross2]] = X2[cross2]
+    # the cut: zero vertices and crossings of the positive part, first two in order
+    on_v = valid & (cls == 0)
+    big = torch.full((F, V), 1 << 40, dtype=torch.long, device=dev)
+    key = torch.cat([torch.where(on_v, pos[:F], big), torch.where(cross, xpos[:F], big)], 1)
+    two = key.topk(2, dim=1, largest=False).values.clamp_max(Vn - 1)
+    cut = out[:F].gather(1, two.unsqueeze(-1).expand(F, 2, 2))
+    return out[:F], n_out[:F], out[F:], n_out[F:], cut
+
+
 def clip(P: Tensor, nv: Tensor, vals: Tensor, cls: Tensor):
     """Keep the part of each polygon where the line's value is >= 0 (within tolerance)."""
     Pp, np_, _ = _emit(P, nv, vals, cls, +1)

@@ -1,0 +1,1 @@
+"""Exact partitions of input-space domains (segments, paths, planes) into activation regions."""
