@@ -47,7 +47,7 @@ class Numerics:
 
     dtype: torch.dtype = torch.float64
     atol: float = 1e-10
-    area_tol: float = 1e-13
+    area_tol: float = 0.0
     allow_tf32: bool = False
 
     def __post_init__(self):

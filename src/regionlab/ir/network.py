@@ -451,27 +451,33 @@ def choice_at(op: Op, z: Tensor) -> Tensor:
     return (vals == vals.amax(-1, keepdim=True)).int().argmax(-1)
 
 
-def apply_frozen(op: Op, z: Tensor, choice: Tensor) -> Tensor:
+def apply_frozen(op: Op, z: Tensor, choice: Tensor, *, inplace: bool = False) -> Tensor:
     """Apply a nonlinear op with frozen choices to forms ``z`` ``(M, C, U_in)`` -> ``(M, C, U_out)``.
 
-    For univariate ops ``choice`` is the piece index (``>= 0``); for max ops the argument index.
+    For univariate ops ``choice`` is the piece index (``>= 0``); for max ops the argument
+    index. With ``inplace=True`` a univariate op may overwrite ``z``.
     """
     if isinstance(op, PiecewiseLinear):
         _, s, c = op.unit_tables(z.shape[2])
         if s.shape[1] == 2:
             # one breakpoint (ReLU family): blend the two pieces arithmetically
             w = choice.to(z.dtype)
-            slope = s[:, 0] + (s[:, 1] - s[:, 0]) * w
-            icpt = c[:, 0] + (c[:, 1] - c[:, 0]) * w
+            if bool((s[:, 0] == 0).all()) and bool((s[:, 1] == 1).all()):
+                slope = w
+            else:
+                slope = (s[:, 1] - s[:, 0]) * w + s[:, 0]
+            icpt = None if bool((c == 0).all()) else (c[:, 1] - c[:, 0]) * w + c[:, 0]
         else:
             units = torch.arange(z.shape[2], device=z.device).unsqueeze(0)
+            choice = choice.long()
             slope = s[units, choice]  # (M, U)
             icpt = c[units, choice]
-        out = z * slope.unsqueeze(1)
-        out[:, 0] = out[:, 0] + icpt
+        out = z.mul_(slope.unsqueeze(1)) if inplace else z * slope.unsqueeze(1)
+        if icpt is not None:
+            out[:, 0] += icpt
         return out
     if isinstance(op, MaxOp):
-        src = op.index[torch.arange(op.index.shape[0], device=z.device).unsqueeze(0), choice]
+        src = op.index[torch.arange(op.index.shape[0], device=z.device).unsqueeze(0), choice.long()]
         return z.gather(2, src.unsqueeze(1).expand(-1, z.shape[1], -1))
     raise InvalidParameterError(f"apply_frozen got an op of kind {op.kind!r}.")
 

@@ -231,20 +231,21 @@ class PlaneState:
         self.relabel(mapping, keep, self.P[keep], self.nv[keep])
 
 
-WINDOW = 16
+WINDOW = 8
 
 
 def _scale_tol(vals_absmax: Tensor, atol: float) -> Tensor:
-    return atol * (1.0 + vals_absmax)
+    return vals_absmax.mul(atol).add_(atol)
 
 
 def _vertex_values(state: PlaneState, z: Tensor, levels: Tensor, chunk: int = 1 << 21):
-    """Range of every unit's value over each polygon, exact where it matters.
+    """Where each unit's value lies over each polygon, relative to its levels.
 
     ``z``: forms ``(R, 3, U)``; ``levels`` ``(U, K)``: the values whose crossing matters.
-    Returns ``(vmin, vmax, scale)`` ``(R, U)``: a cheap disc bound around the vertex mean
-    settles most (polygon, unit) pairs (far from every level); only the others get the
-    exact minimum and maximum over the vertices.
+    A cheap disc bound around the vertex mean settles most (polygon, unit) pairs (far
+    from every level); only the others get the exact minimum and maximum over the
+    vertices. Returns ``(lower, tol, r_u, u_u, vmin_u, vmax_u)``: the dense lower
+    bound and tolerance ``(R, U)``, and the unsettled pairs with their exact ranges.
     """
     R, _, U = z.shape
     V = state.P.shape[1]
@@ -255,26 +256,31 @@ def _vertex_values(state: PlaneState, z: Tensor, levels: Tensor, chunk: int = 1 
     rho = ((d * d).sum(-1) * valid).amax(1).sqrt()  # (R,)
     zc = torch.baddbmm(z[:, 0:1, :], c.unsqueeze(1), z[:, 1:3, :]).squeeze(1)  # (R, U)
     gz = z[:, 1:3, :]
-    rad = (gz * gz).sum(1).sqrt() * rho.unsqueeze(1)
-    vmin, vmax = zc - rad, zc + rad
-    scale = zc.abs() + rad
-    tol = _scale_tol(scale, state.atol)
-    lo = vmin.unsqueeze(-1) - levels.unsqueeze(0)
-    hi = vmax.unsqueeze(-1) - levels.unsqueeze(0)
-    t3 = tol.unsqueeze(-1)
-    unsure = ((lo <= t3) & (hi >= -t3)).any(-1)
+    rad = (gz * gz).sum(1).sqrt_().mul_(rho.unsqueeze(1))
+    tol = (zc.abs() + rad).mul_(state.atol).add_(state.atol)
+    lower = zc - rad
+    if levels.shape[1] == 1:
+        lv = levels[:, 0]
+        unsure = (lower <= lv + tol) & (zc + rad >= lv - tol)
+    else:
+        lo = lower.unsqueeze(-1) - levels.unsqueeze(0)
+        hi = (zc + rad).unsqueeze(-1) - levels.unsqueeze(0)
+        t3 = tol.unsqueeze(-1)
+        unsure = ((lo <= t3) & (hi >= -t3)).any(-1)
     r_u, u_u = unsure.nonzero(as_tuple=True)
     n = r_u.numel()
+    vmin_u = torch.empty(n, dtype=z.dtype, device=z.device)
+    vmax_u = torch.empty_like(vmin_u)
     step = max(1, chunk // max(1, V))
+    inf = torch.tensor(float("inf"), dtype=z.dtype, device=z.device)
     for s in range(0, n, step):
         rr, uu = r_u[s:s + step], u_u[s:s + step]
         g = z[rr, 1:3, uu]  # (m, 2)
         vals = (P[rr] * g.unsqueeze(1)).sum(-1) + z[rr, 0, uu].unsqueeze(1)  # (m, V)
         m = valid[rr]
-        inf = torch.tensor(float("inf"), dtype=z.dtype, device=z.device)
-        vmin[rr, uu] = torch.where(m, vals, inf).amin(1)
-        vmax[rr, uu] = torch.where(m, vals, -inf).amax(1)
-    return vmin, vmax, scale
+        vmin_u[s:s + step] = torch.where(m, vals, inf).amin(1)
+        vmax_u[s:s + step] = torch.where(m, vals, -inf).amax(1)
+    return lower, tol, r_u, u_u, vmin_u, vmax_u
 
 
 def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
@@ -286,27 +292,35 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
     R, _, U = z.shape
     dev = z.device
     bp, _, _ = op.unit_tables(U)
-    K = bp.shape[1]
-    vmin, vmax, scale = _vertex_values(state, z, bp)
-    tol = _scale_tol(scale, state.atol)  # (R, U)
-    lo = vmin.unsqueeze(-1) - bp.unsqueeze(0)  # (R, U, K): min of z - t_j
-    hi = vmax.unsqueeze(-1) - bp.unsqueeze(0)
-    t3 = tol.unsqueeze(-1)
-    crossing = (lo < -t3) & (hi > t3)
-    on = (lo >= -t3) & (hi <= t3)
-    above = (~crossing) & (~on) & (hi > t3)
-    base = above.sum(-1)  # pieces counted from breakpoints entirely below the polygon
-    on_any = on.any(-1)
-    on_code = -(on.to(torch.int8).argmax(-1) + 1)
+    lower, tol, r_u, u_u, vmin_u, vmax_u = _vertex_values(state, z, bp)
+    # settled pairs: every level is strictly below or strictly above the polygon
+    if bp.shape[1] == 1:
+        base = (lower > bp[:, 0] + tol).to(torch.int16)
+    else:
+        base = (lower.unsqueeze(-1) > bp.unsqueeze(0) + tol.unsqueeze(-1)).sum(-1).to(torch.int16)
+    tu = tol[r_u, u_u].unsqueeze(-1)
+    lo = vmin_u.unsqueeze(-1) - bp[u_u]  # (n, K)
+    hi = vmax_u.unsqueeze(-1) - bp[u_u]
+    crossing = (lo < -tu) & (hi > tu)
+    on = (lo >= -tu) & (hi <= tu)
+    above = (~crossing) & (~on) & (hi > tu)
+    base[r_u, u_u] = above.sum(-1).to(torch.int16)
+    on_rows = on.any(-1)
+    on_code = torch.zeros((R, U), dtype=torch.int16, device=dev)
+    if bool(on_rows.any()):
+        on_code[r_u[on_rows], u_u[on_rows]] = -(on[on_rows].to(torch.int8).argmax(-1) + 1).to(torch.int16)
 
-    r_idx, u_idx, j_idx = crossing.nonzero(as_tuple=True)
+    row, j_idx = crossing.nonzero(as_tuple=True)
+    r_idx, u_idx = r_u[row], u_u[row]
     ct = torch.bincount(r_idx, minlength=R)
     start = ct.cumsum(0) - ct
     state.carry_set("par", torch.arange(R, device=dev))
     state.carry_set("inc", torch.zeros((R, U), dtype=torch.int16, device=dev))
     state.carry_set("ptr", torch.zeros(R, dtype=torch.long, device=dev))
-    g_all = z[:, 1:3, :].transpose(1, 2)  # (R, U, 2)
-    h_all = z[:, 0, :]
+    # per crossing line: its coefficients, level and tolerance, gathered once
+    g_line = z[r_idx, 1:3, u_idx]  # (L, 2)
+    h_line = z[r_idx, 0, u_idx] - bp[u_idx, j_idx]
+    t_line = tol[r_idx, u_idx]
     # Each fragment walks through its region's crossing lines, testing a window of
     # W lines at a time and splitting at the first one that really cuts it: lines
     # that miss a small fragment are skipped in bulk, so the number of steps grows
@@ -324,11 +338,10 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
         pos_w = p0.unsqueeze(1) + wr  # (A, W)
         valid_w = pos_w < ct[pr].unsqueeze(1)
         li = torch.where(valid_w, start[pr].unsqueeze(1) + pos_w, torch.zeros_like(pos_w))
-        u, j = u_idx[li], j_idx[li]
-        prw = pr.unsqueeze(1).expand_as(u)
-        g = g_all[prw, u]  # (A, W, 2)
-        h = h_all[prw, u] - bp[u, j]
-        tl = tol[prw, u]
+        u = u_idx[li]
+        g = g_line[li]  # (A, W, 2)
+        h = h_line[li]
+        tl = t_line[li]
         Pa = state.P[act]
         vals = torch.einsum("avc,awc->awv", Pa, g) + h.unsqueeze(-1)
         vmask = poly.valid_mask(state.nv[act], Pa.shape[1]).unsqueeze(1)
@@ -359,8 +372,9 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
     state.carry_pop("ptr")
     par = state.carry_pop("par")
     inc = state.carry_pop("inc")
-    choice = base[par] + inc.to(base.dtype)
-    pattern = torch.where(on_any[par], on_code[par].to(choice.dtype), choice).to(torch.int16)
+    choice = base[par].add_(inc)
+    oc = on_code[par]
+    pattern = torch.where(oc != 0, oc, choice)
     return par, choice, pattern
 
 

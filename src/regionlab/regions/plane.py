@@ -324,12 +324,18 @@ def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numeric
                 par, choice, pat = refine_univariate(state, z, op)
             else:
                 par, choice, pat = refine_max(state, z, op.index)
+            src = node.inputs[0]
+            zc = forms[src].reshape(R, 3, -1).index_select(0, par)
             for j in list(forms):
-                forms[j] = forms[j][par]
-            pattern_parts = [p[par] for p in pattern_parts]
+                if j == src:
+                    forms[j] = zc.reshape(state.num, 3, *forms[j].shape[2:]) if last[src] > i else None
+                else:
+                    forms[j] = forms[j].index_select(0, par)
+            pattern_parts = [p.index_select(0, par) for p in pattern_parts]
             pattern_parts.append(pat)
-            zc = forms[node.inputs[0]].reshape(state.num, 3, -1)
-            forms[i] = apply_frozen(op, zc, choice).reshape(state.num, 3, *node.shape)
+            # the gathered input is a fresh tensor: overwrite it unless it is read later
+            out = apply_frozen(op, zc, choice, inplace=last[src] <= i)
+            forms[i] = out.reshape(state.num, 3, *node.shape)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(regions=state.num)
