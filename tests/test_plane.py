@@ -69,6 +69,15 @@ def check_invariants(part, net):
         assert bool((part.patterns[i] != part.patterns[j]).any(1).all())
         assert bool((part.adjacency_length > 0).all())
     assert 1 <= part.num_linear_pieces <= R if R else True
+    # completeness of the adjacency: every interior edge is shared by exactly two
+    # regions, so the perimeters add up to the domain's plus twice the shared lengths
+    per = 0.0
+    for i in range(R):
+        P = part.polygon(i)
+        per += float((P - P.roll(-1, 0)).norm(dim=1).sum())
+    D = part.domain
+    dom_per = float((D - D.roll(-1, 0)).norm(dim=1).sum())
+    assert per == pytest.approx(dom_per + 2 * float(part.adjacency_length.sum()), rel=1e-9)
 
 
 # ----------------------------------------------------------------------------- oracle

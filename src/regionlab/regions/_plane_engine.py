@@ -163,36 +163,56 @@ class PlaneState:
     def _split_records(self, F, S, new_ids, g, h, tol):
         if self.ne == 0:
             return
-        lut = torch.full((F,), -1, dtype=torch.long, device=S.device)
+        # sized to cover the new ids too: records may already point at them
+        lut = torch.full((F + S.shape[0],), -1, dtype=torch.long, device=S.device)
         lut[S] = torch.arange(S.shape[0], device=S.device)
-        for end in (0, 1):
-            k_all = lut[self.rec_ids[:, end]]
-            sel = (k_all >= 0).nonzero().squeeze(1)
-            if sel.numel() == 0:
-                continue
-            k = k_all[sel]
-            seg = self.rec_seg[sel]
-            gv, hv, tv = g[k], h[k], tol[k]
-            va = (seg[:, 0] * gv).sum(-1) + hv
-            vb = (seg[:, 1] * gv).sum(-1) + hv
-            ca = (va > tv).to(torch.int8) - (va < -tv).to(torch.int8)
-            cb = (vb > tv).to(torch.int8) - (vb < -tv).to(torch.int8)
-            to_neg = (ca <= 0) & (cb <= 0) & ~((ca == 0) & (cb == 0))
-            crossing = (ca.to(torch.int16) * cb.to(torch.int16)) < 0
-            if bool(to_neg.any()):
-                self._rid[sel[to_neg], end] = new_ids[k[to_neg]]
-            if bool(crossing.any()):
-                cs = sel[crossing]
-                a, b = seg[crossing, 0], seg[crossing, 1]
-                va_c, vb_c = va[crossing], vb[crossing]
-                X = a + (va_c / (va_c - vb_c)).unsqueeze(1) * (b - a)
-                a_pos = (ca[crossing] > 0).unsqueeze(1)
-                pos_end = torch.where(a_pos, a, b)
-                neg_end = torch.where(a_pos, b, a)
-                self._rseg[cs] = torch.stack([pos_end, X], 1)
-                new_rec = self._rid[cs].clone()
-                new_rec[:, end] = new_ids[k[crossing]]
-                self._append_records(new_rec, torch.stack([X, neg_end], 1))
+        k0 = lut[self.rec_ids[:, 0]]
+        k1 = lut[self.rec_ids[:, 1]]
+        hit0, hit1 = k0 >= 0, k1 >= 0
+        # records with exactly one split end are handled in one pass; the rare ones
+        # whose two ends were both split in this step take a second pass for end 1
+        sel = (hit0 | hit1).nonzero().squeeze(1)
+        if sel.numel() == 0:
+            return
+        end = (~hit0[sel]).to(torch.long)
+        k = torch.where(end == 0, k0[sel], k1[sel])
+        ne_before = self.ne
+        self._update_records(sel, end, k, new_ids, g, h, tol)
+        both = (hit0 & hit1)[sel]
+        if bool(both.any()):
+            rows = sel[both]
+            extra = torch.arange(ne_before, self.ne, device=S.device)
+            extra = extra[lut[self._rid[extra, 1]] >= 0] if extra.numel() else extra
+            rows = torch.cat([rows, extra])
+            rows = rows[lut[self._rid[rows, 1]] >= 0]
+            if rows.numel():
+                self._update_records(rows, torch.ones_like(rows), lut[self._rid[rows, 1]], new_ids, g, h, tol)
+
+    def _update_records(self, sel, end, k, new_ids, g, h, tol):
+        """Reassign or split records ``sel`` whose end ``end`` lies on split fragment ``k``."""
+        seg = self._rseg[sel]
+        gv, hv, tv = g[k], h[k], tol[k]
+        va = (seg[:, 0] * gv).sum(-1) + hv
+        vb = (seg[:, 1] * gv).sum(-1) + hv
+        ca = (va > tv).to(torch.int8) - (va < -tv).to(torch.int8)
+        cb = (vb > tv).to(torch.int8) - (vb < -tv).to(torch.int8)
+        to_neg = (ca <= 0) & (cb <= 0) & ((ca != 0) | (cb != 0))
+        crossing = (ca.to(torch.int16) * cb.to(torch.int16)) < 0
+        if bool(to_neg.any()):
+            self._rid[sel[to_neg], end[to_neg]] = new_ids[k[to_neg]]
+        if bool(crossing.any()):
+            cs = sel[crossing]
+            ec = end[crossing]
+            a, b = seg[crossing, 0], seg[crossing, 1]
+            va_c, vb_c = va[crossing], vb[crossing]
+            X = a + (va_c / (va_c - vb_c)).unsqueeze(1) * (b - a)
+            a_pos = (ca[crossing] > 0).unsqueeze(1)
+            pos_end = torch.where(a_pos, a, b)
+            neg_end = torch.where(a_pos, b, a)
+            self._rseg[cs] = torch.stack([pos_end, X], 1)
+            new_rec = self._rid[cs].clone()
+            new_rec[torch.arange(cs.shape[0], device=cs.device), ec] = new_ids[k[crossing]]
+            self._append_records(new_rec, torch.stack([X, neg_end], 1))
 
     def clip_step(self, idx: Tensor, g: Tensor, h: Tensor, tol: Tensor) -> None:
         """Intersect fragments ``idx`` with half-planes ``g . p + h >= 0`` (no records kept)."""
