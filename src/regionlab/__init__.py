@@ -38,7 +38,7 @@ _LAZY = {
     "partition_plane": "regionlab.regions.plane",
     "plane_through": "regionlab.regions.plane",
     "Plane": "regionlab.regions.plane",
-    "PlanePartition": "regionlab.regions.results",
+    "PlanePartition": "regionlab.regions.plane_result",
 }
 
 __all__ = ["errors", "Numerics", "DEFAULT_NUMERICS", "__version__", *sorted(_LAZY)]
