@@ -161,58 +161,63 @@ class PlaneState:
         return new_ids
 
     def _split_records(self, F, S, new_ids, g, h, tol):
+        """Carry the adjacency records of split fragments over to their two parts.
+
+        A record's segment lies on the boundary of both its fragments; each end that was
+        split this step cuts the segment by its line, so a record becomes up to three
+        pieces, each assigned to the positive or negative part on either side.
+        """
         if self.ne == 0:
             return
-        # sized to cover the new ids too: records may already point at them
-        lut = torch.full((F + S.shape[0],), -1, dtype=torch.long, device=S.device)
-        lut[S] = torch.arange(S.shape[0], device=S.device)
-        k0 = lut[self.rec_ids[:, 0]]
-        k1 = lut[self.rec_ids[:, 1]]
-        hit0, hit1 = k0 >= 0, k1 >= 0
-        # records with exactly one split end are handled in one pass; the rare ones
-        # whose two ends were both split in this step take a second pass for end 1
-        sel = (hit0 | hit1).nonzero().squeeze(1)
+        dev = S.device
+        lut = torch.full((F,), -1, dtype=torch.long, device=dev)
+        lut[S] = torch.arange(S.shape[0], device=dev)
+        rid = self._rid[: self.ne]
+        k0 = lut[rid[:, 0]]
+        k1 = lut[rid[:, 1]]
+        sel = ((k0 >= 0) | (k1 >= 0)).nonzero().squeeze(1)
         if sel.numel() == 0:
             return
-        end = (~hit0[sel]).to(torch.long)
-        k = torch.where(end == 0, k0[sel], k1[sel])
-        ne_before = self.ne
-        self._update_records(sel, end, k, new_ids, g, h, tol)
-        both = (hit0 & hit1)[sel]
-        if bool(both.any()):
-            rows = sel[both]
-            extra = torch.arange(ne_before, self.ne, device=S.device)
-            extra = extra[lut[self._rid[extra, 1]] >= 0] if extra.numel() else extra
-            rows = torch.cat([rows, extra])
-            rows = rows[lut[self._rid[rows, 1]] >= 0]
-            if rows.numel():
-                self._update_records(rows, torch.ones_like(rows), lut[self._rid[rows, 1]], new_ids, g, h, tol)
-
-    def _update_records(self, sel, end, k, new_ids, g, h, tol):
-        """Reassign or split records ``sel`` whose end ``end`` lies on split fragment ``k``."""
+        k0, k1, ids = k0[sel], k1[sel], rid[sel]
         seg = self._rseg[sel]
-        gv, hv, tv = g[k], h[k], tol[k]
-        va = (seg[:, 0] * gv).sum(-1) + hv
-        vb = (seg[:, 1] * gv).sum(-1) + hv
+        a, b = seg[:, 0], seg[:, 1]
+        has = torch.stack([k0 >= 0, k1 >= 0], 1)  # (n, 2)
+        kk = torch.stack([k0, k1], 1).clamp_min(0)
+        gv, hv, tv = g[kk], h[kk], tol[kk]  # (n, 2, 2), (n, 2), (n, 2)
+        va = (gv * a.unsqueeze(1)).sum(-1) + hv
+        vb = (gv * b.unsqueeze(1)).sum(-1) + hv
         ca = (va > tv).to(torch.int8) - (va < -tv).to(torch.int8)
         cb = (vb > tv).to(torch.int8) - (vb < -tv).to(torch.int8)
-        to_neg = (ca <= 0) & (cb <= 0) & ((ca != 0) | (cb != 0))
-        crossing = (ca.to(torch.int16) * cb.to(torch.int16)) < 0
-        if bool(to_neg.any()):
-            self._rid[sel[to_neg], end[to_neg]] = new_ids[k[to_neg]]
-        if bool(crossing.any()):
-            cs = sel[crossing]
-            ec = end[crossing]
-            a, b = seg[crossing, 0], seg[crossing, 1]
-            va_c, vb_c = va[crossing], vb[crossing]
-            X = a + (va_c / (va_c - vb_c)).unsqueeze(1) * (b - a)
-            a_pos = (ca[crossing] > 0).unsqueeze(1)
-            pos_end = torch.where(a_pos, a, b)
-            neg_end = torch.where(a_pos, b, a)
-            self._rseg[cs] = torch.stack([pos_end, X], 1)
-            new_rec = self._rid[cs].clone()
-            new_rec[torch.arange(cs.shape[0], device=cs.device), ec] = new_ids[k[crossing]]
-            self._append_records(new_rec, torch.stack([X, neg_end], 1))
+        cross = has & ((ca.to(torch.int16) * cb.to(torch.int16)) < 0)
+        tcut = torch.where(cross, va / torch.where(cross, va - vb, torch.ones_like(va)), torch.full_like(va, 2.0))
+        # side of an uncut segment: negative only if no endpoint is strictly positive
+        # and one is strictly negative
+        neg_static = (ca <= 0) & (cb <= 0) & ((ca != 0) | (cb != 0))
+        t_lo = tcut.amin(1).clamp_max(1.0)
+        t_hi = tcut.amax(1).clamp_max(1.0)
+        zero = torch.zeros_like(t_lo)
+        one = torch.ones_like(t_lo)
+        starts = torch.stack([zero, t_lo, t_hi], 1)  # (n, 3)
+        ends = torch.stack([t_lo, t_hi, one], 1)
+        valid = ends > starts
+        mid = 0.5 * (starts + ends)
+        # negative side of end e on each piece
+        before = mid.unsqueeze(1) < tcut.unsqueeze(2)  # (n, 2, 3)
+        neg_cross = torch.where(before, (ca < 0).unsqueeze(2), (cb < 0).unsqueeze(2))
+        neg = torch.where(cross.unsqueeze(2), neg_cross, neg_static.unsqueeze(2)) & has.unsqueeze(2)
+        newk = new_ids[kk]  # (n, 2)
+        pid = torch.where(neg, newk.unsqueeze(2), ids.unsqueeze(2))  # (n, 2, 3)
+        d = (b - a).unsqueeze(1)
+        pa = torch.where((starts == 0).unsqueeze(-1), a.unsqueeze(1), a.unsqueeze(1) + starts.unsqueeze(-1) * d)
+        pb = torch.where((ends == 1).unsqueeze(-1), b.unsqueeze(1), a.unsqueeze(1) + ends.unsqueeze(-1) * d)
+        # the first piece (always non-empty) overwrites the record, others are appended
+        self._rid[sel] = pid[:, :, 0]
+        self._rseg[sel] = torch.stack([pa[:, 0], pb[:, 0]], 1)
+        more = valid[:, 1:]
+        if bool(more.any()):
+            new_rec = pid[:, :, 1:].transpose(1, 2)[more]  # (m, 2)
+            new_seg = torch.stack([pa[:, 1:][more], pb[:, 1:][more]], 1)
+            self._append_records(new_rec, new_seg)
 
     def clip_step(self, idx: Tensor, g: Tensor, h: Tensor, tol: Tensor) -> None:
         """Intersect fragments ``idx`` with half-planes ``g . p + h >= 0`` (no records kept)."""
