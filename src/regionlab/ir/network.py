@@ -442,6 +442,54 @@ class CPWLNetwork:
         c = out[:, 0] - (A @ x.reshape(B, n0, 1)).squeeze(-1)
         return A, c
 
+    # ------------------------------------------------------------- analysis faces
+    # The computations live in regionlab.regions; these methods reach the same code.
+
+    def partition_segment(self, start, end, **kwargs):
+        """Exact partition of the segment ``[start, end]``; see :func:`regionlab.partition_segment`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import PiecewiseLinear
+        >>> net = CPWLNetwork.sequential((1,), [PiecewiseLinear.relu()])
+        >>> net.partition_segment([-1.0], [1.0]).num_regions
+        2
+        """
+        from ..regions.segment import partition_segment
+
+        return partition_segment(self, start, end, **kwargs)
+
+    def partition_path(self, points, **kwargs):
+        """Exact partition of a polyline through ``points``; see :func:`regionlab.partition_path`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import PiecewiseLinear
+        >>> net = CPWLNetwork.sequential((1,), [PiecewiseLinear.abs()])
+        >>> net.partition_path([[-1.0], [1.0], [2.0]]).num_regions
+        2
+        """
+        from ..regions.segment import partition_path
+
+        return partition_path(self, points, **kwargs)
+
+    def partition_plane(self, origin, u=None, v=None, bounds=None, **kwargs):
+        """Exact partition of a planar slice; see :func:`regionlab.partition_plane`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import PiecewiseLinear
+        >>> net = CPWLNetwork.sequential((2,), [PiecewiseLinear.relu()])
+        >>> net.partition_plane([0.0, 0.0], [1.0, 0.0], [0.0, 1.0], (-1, 1, -1, 1)).num_regions
+        4
+        """
+        from ..regions.plane import partition_plane
+
+        return partition_plane(self, origin, u, v, bounds, **kwargs)
+
 
 def choice_at(op: Op, z: Tensor) -> Tensor:
     """Frozen choice ``(M, U)`` at pre-activation values ``z`` ``(M, U)`` (exact hits take the lower piece)."""
