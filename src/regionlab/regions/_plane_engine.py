@@ -340,7 +340,6 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
     ct = torch.bincount(r_idx, minlength=R)
     start = ct.cumsum(0) - ct
     state.carry_set("par", torch.arange(R, device=dev))
-    state.carry_set("inc", torch.zeros((R, U), dtype=torch.int16, device=dev))
     state.carry_set("ptr", torch.zeros(R, dtype=torch.long, device=dev))
     # per crossing line: its coefficients, level and tolerance, gathered once
     g_line = z[r_idx, 1:3, u_idx]  # (L, 2)
@@ -376,28 +375,30 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
         cross = has_pos & has_neg & valid_w
         any_cross = cross.any(1)
         first = torch.where(any_cross, cross.to(torch.int8).argmax(1), W)
-        before = (wr.unsqueeze(0) < first.unsqueeze(1)) & valid_w
-        up = before & has_pos
-        inc = state.carry_get("inc")
-        if bool(up.any()):
-            rows = act.unsqueeze(1).expand_as(u)[up]
-            inc.index_put_((rows, u[up]), torch.ones_like(rows, dtype=inc.dtype), accumulate=True)
         ptr[act] = p0 + torch.where(any_cross, first + 1, valid_w.sum(1))
         if bool(any_cross.any()):
             sel = any_cross.nonzero().squeeze(1)
             fw = first[sel]
-            S0 = act[sel]
-            us = u[sel, fw]
-            # children inherit ptr (already advanced) and inc; the positive part keeps the id
-            state.split_known(S0, g[sel, fw], h[sel, fw], tl[sel, fw], vals[sel, fw])
-            inc = state.carry_get("inc")
-            inc.index_put_((S0, us), torch.ones_like(us, dtype=inc.dtype), accumulate=True)
+            # children inherit ptr (already advanced); the positive part keeps the id
+            state.split_known(act[sel], g[sel, fw], h[sel, fw], tl[sel, fw], vals[sel, fw])
         if progress is not None:
             progress()
     state.carry_pop("ptr")
     par = state.carry_pop("par")
-    inc = state.carry_pop("inc")
-    choice = base[par].add_(inc)
+    # Every final fragment lies on one side of each line of its region (it was split
+    # by it or does not cross it): count the levels below it from its interior point.
+    F = par.shape[0]
+    choice = base[par]
+    cnt = ct[par]
+    total = int(cnt.sum().item()) if F else 0
+    if total:
+        frag = torch.repeat_interleave(torch.arange(F, device=dev), cnt)
+        first_pair = cnt.cumsum(0) - cnt
+        li = start[par[frag]] + torch.arange(total, device=dev) - first_pair[frag]
+        c = poly.vertex_mean(state.P, state.nv)
+        val = (c[frag] * g_line[li]).sum(-1) + h_line[li]
+        up = val > 0
+        choice.index_put_((frag[up], u_idx[li[up]]), torch.ones(int(up.sum()), dtype=choice.dtype, device=dev), accumulate=True)
     oc = on_code[par]
     pattern = torch.where(oc != 0, oc, choice)
     return par, choice, pattern
