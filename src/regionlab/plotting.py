@@ -186,7 +186,7 @@ def plot_plane_partition(
     part : PlanePartition
         The result of :func:`regionlab.partition_plane`.
     ax : matplotlib.axes.Axes, optional
-        Axes to draw into; a new figure (6 x 6 inches) is made when omitted.
+        Axes to draw into; a new figure (7 inches wide, shaped like the domain) is made when omitted.
     color_by : {"region", "linear_piece", "output"}
         ``"region"``: every activation region gets a random colour of ``cmap``,
         neighbouring regions never share one (see :func:`region_colors`).
@@ -258,8 +258,10 @@ def plot_plane_partition(
     from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.colors import Normalize, TwoSlopeNorm
 
+    dom = part.domain.detach().cpu().numpy()
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 6))
+        w, h = np.ptp(dom, axis=0)
+        _, ax = plt.subplots(figsize=(7.0, float(np.clip(7.0 * h / max(w, 1e-300), 2.5, 9.0)) + 0.6))
     R = int(part.num_regions)
     verts = part.vertices.detach().cpu().numpy()
     offsets = part.offsets.detach().cpu().numpy()
@@ -303,7 +305,6 @@ def plot_plane_partition(
     ax.add_collection(coll)
 
     # domain outline
-    dom = part.domain.detach().cpu().numpy()
     ax.add_collection(LineCollection([np.vstack([dom, dom[:1]])], colors="k", linewidths=max(1.0, 2 * linewidth),
                                      zorder=2))
     if boundary:
