@@ -42,11 +42,15 @@ def _pyplot(caller: str):
 
 
 def _pastel():
-    """The default region palette: the 29 soft colours of Pastel1, Pastel2 and Set3."""
+    """The default region palette: the 28 distinct soft colours of Pastel1, Set3 and Pastel2."""
     from matplotlib import colormaps
-    from matplotlib.colors import ListedColormap
+    from matplotlib.colors import ListedColormap, to_hex
 
-    cols = [c for name in ("Pastel1", "Set3", "Pastel2") for c in colormaps[name].colors]
+    cols: list[str] = []
+    for name in ("Pastel1", "Set3", "Pastel2"):
+        for c in colormaps[name].colors:
+            if to_hex(c) not in cols:
+                cols.append(to_hex(c))
     return ListedColormap(cols, name="regionlab_pastel")
 
 
@@ -207,7 +211,7 @@ def plot_plane_partition(
         Plane coordinates of points to mark (e.g. the data points the plane was built
         through, ``Plane.anchors``).
     cmap : str or matplotlib Colormap, optional
-        By default a palette of 29 soft colours (matplotlib's Pastel1, Set3 and
+        By default a palette of 28 soft colours (matplotlib's Pastel1, Set3 and
         Pastel2) for regions and pieces, ``"coolwarm"`` for the output.
     title : str, optional
         Axes title; by default the region and linear-piece counts; ``""`` for none.
