@@ -101,7 +101,7 @@ class CPWLActivation(nn.Module):
     >>> trainable = CPWLActivation([-1.0, 1.0], [0.0, 1.0, 0.5], learnable=True)
     >>> trainable(torch.tensor([2.0])).sum().backward()
     >>> trainable.slopes.grad
-    tensor([0., 0., 1.])
+    tensor([-1.,  2.,  1.])
     """
 
     def __init__(self, breakpoints, slopes, intercept: float = 0.0, learnable: bool = False):
@@ -147,7 +147,13 @@ class CPWLActivation(nn.Module):
         return out
 
     def extra_repr(self) -> str:
+        # show the digits the dtype holds: 0.1 in float32 is not 0.10000000149011612
+        digits = 16 if self.slopes.dtype == torch.float64 else 7
+
+        def fmt(t):
+            return [float(f"{v:.{digits}g}") for v in t.detach().reshape(-1).tolist()]
+
         return (
-            f"breakpoints={self.breakpoints.detach().tolist()}, slopes={self.slopes.detach().tolist()}, "
-            f"intercept={float(self.intercept)}, learnable={self.learnable}"
+            f"breakpoints={fmt(self.breakpoints)}, slopes={fmt(self.slopes)}, "
+            f"intercept={fmt(self.intercept)[0]}, learnable={self.learnable}"
         )

@@ -112,8 +112,9 @@ def init_weights(model: nn.Module, seed: int = 0) -> nn.Module:
                 if module.weight is not None:
                     module.weight.copy_(torch.rand(c, generator=gen, dtype=torch.float64) + 0.5)
                     module.bias.copy_(torch.randn(c, generator=gen, dtype=torch.float64) * 0.2)
-                module.running_mean.copy_(torch.randn(c, generator=gen, dtype=torch.float64) * 0.3)
-                module.running_var.copy_(torch.rand(c, generator=gen, dtype=torch.float64) * 1.5 + 0.5)
+                if module.running_mean is not None:
+                    module.running_mean.copy_(torch.randn(c, generator=gen, dtype=torch.float64) * 0.3)
+                    module.running_var.copy_(torch.rand(c, generator=gen, dtype=torch.float64) * 1.5 + 0.5)
             elif isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
                 w = module.weight
                 fan_in = w[0].numel()

@@ -161,6 +161,12 @@ class _Recorder(fx.Interpreter):
     def __init__(self, gm: fx.GraphModule):
         super().__init__(gm)
         self.records: dict[fx.Node, Any] = {}
+        # full values of the output's sources and their inputs, to check the lowering
+        # against (an output softmax is dropped, so the check uses its input)
+        out = next(n for n in gm.graph.nodes if n.op == "output")
+        sources = {a for a in _walk(out.args) if isinstance(a, fx.Node)}
+        self.keep = sources | {a for s in sources for a in s.all_input_nodes}
+        self.values: dict[fx.Node, Any] = {}
         self.traced: set[fx.Node] = set()
         self.final: Any = None
         self._first_placeholder = next((n for n in gm.graph.nodes if n.op == "placeholder"), None)
@@ -170,6 +176,8 @@ class _Recorder(fx.Interpreter):
         if n.op == "output":
             self.final = result
             return result
+        if n in self.keep and isinstance(result, Tensor):
+            self.values[n] = result.detach().clone()
         from_input = n is self._first_placeholder or any(a in self.traced for a in n.all_input_nodes)
         if from_input and _has_tensor(result):
             # values of traced tensors are not needed later: keep only their shapes
@@ -220,6 +228,7 @@ def _output_tensor(out):
 
 def _record(gm: fx.GraphModule, x: Tensor) -> _Run:
     first_error = None
+    mixed = None
     for kind, batch in _candidates(x):
         rec = _Recorder(gm)
         try:
@@ -232,10 +241,23 @@ def _record(gm: fx.GraphModule, x: Tensor) -> _Run:
                 first_error = e
             continue
         out = _output_tensor(rec.final)
+        if isinstance(out, (tuple, list, dict)):
+            raise UnsupportedOperationError(
+                "The model returns several values (a tuple, list or dict); regionlab traces models "
+                "with a single tensor output. Wrap the model to return one tensor.",
+                op="multiple outputs",
+            )
         if isinstance(out, Tensor) and out.dim() >= 1 and out.shape[0] == batch.shape[0]:
             return _Run(rec, batch, tuple(batch.shape[1:]), kind)
-        if first_error is None:
-            first_error = ShapeError(f"the output has shape {tuple(getattr(out, 'shape', ()))}")
+        if mixed is None:
+            mixed = (tuple(getattr(out, "shape", ())), int(batch.shape[0]))
+    if mixed is not None:
+        raise UnsupportedOperationError(
+            f"The model mixes samples of the batch: for a batch of {mixed[1]} its output has shape "
+            f"{mixed[0]}. regionlab needs the batch as the first dimension of every tensor; reshape "
+            "with x.view(x.size(0), ...) and reduce over non-batch dimensions only.",
+            op="batch mixing",
+        )
     msg = str(first_error).strip().splitlines()[0] if str(first_error).strip() else type(first_error).__name__
     raise ShapeError(
         f"The model's forward fails on the example input of shape {tuple(x.shape)}: {msg}. Pass an "
@@ -560,16 +582,22 @@ class _Lowerer:
 
         if not isinstance(value, _Var):
             return (full(0.0), full(value)) if not isinstance(value, (tuple, list, dict)) else None
-        if value.index == index:
-            return full(1.0), full(0.0)
-        node = self.nodes[value.index]
-        if node.inputs != (index,) or tuple(node.shape) != tuple(shape):
-            return None
-        op = node.op
-        if isinstance(op, Sum) and len(op.coeffs) == 1:
-            return full(float(op.coeffs[0])), full(0.0 if op.constant is None else op.constant)
-        if isinstance(op, ElementwiseAffine):
-            return full(1.0 if op.scale is None else op.scale), full(0.0 if op.shift is None else op.shift)
+        # compose the chain of elementwise affine nodes leading back to node `index`
+        slope, icpt, j = full(1.0), full(0.0), value.index
+        for _ in range(32):
+            if j == index:
+                return slope, icpt
+            node = self.nodes[j]
+            if node.op is None or len(node.inputs) != 1 or tuple(node.shape) != tuple(shape):
+                return None
+            op = node.op
+            if isinstance(op, Sum):
+                s, c = full(float(op.coeffs[0])), full(0.0 if op.constant is None else op.constant)
+            elif isinstance(op, ElementwiseAffine):
+                s, c = full(1.0 if op.scale is None else op.scale), full(0.0 if op.shift is None else op.shift)
+            else:
+                return None
+            slope, icpt, j = slope * s, slope * c + icpt, node.inputs[0]
         return None
 
     def _where(self, n: fx.Node, args, kwargs):
@@ -841,8 +869,7 @@ def _check_weights(model: nn.Module) -> None:
                 )
 
 
-def _verify(net: CPWLNetwork, run: _Run) -> None:
-    expected = _output_tensor(run.recorder.final)
+def _verify(net: CPWLNetwork, run: _Run, expected: Tensor) -> None:
     with torch.no_grad():
         got = net(run.batch.to(device=net.device, dtype=net.dtype))
     if tuple(got.shape) != tuple(expected.shape):
@@ -964,12 +991,19 @@ def trace(model: nn.Module, example_input, *, numerics: Numerics | None = None, 
 
     gm = _capture(model)
     run = _record(gm, x)
-    nodes, output = _Lowerer(gm, run, dtype, device).lower()
+    lowerer = _Lowerer(gm, run, dtype, device)
+    nodes, output = lowerer.lower()
+    expected = _output_tensor(run.recorder.final)
+    for n, value in run.recorder.values.items():
+        if lowerer.env.get(n) == _Var(output):
+            expected = value
+            break
     nodes, output = _optimize(nodes, output)
     if output == 0:
         raise TraceError("The model is the identity on its input; there is nothing to trace.")
-    net = CPWLNetwork(nodes, output)
-    _verify(net, run)
+    # rules may build small tables on the CPU; move everything to the model's device
+    net = CPWLNetwork(nodes, output).to(device=device, dtype=dtype)
+    _verify(net, run, expected)
     return net
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import warnings
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -127,7 +128,10 @@ def _load_file(path: Path) -> nn.Module:
             raise ModelLoadError(f"Cannot load the torch.export file {str(path)!r}: {_one_line(e)}.") from None
     if kind == "torchscript":
         try:
-            scripted = torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():
+                # TorchScript is deprecated in recent torch, but loading it is what was asked
+                warnings.simplefilter("ignore", DeprecationWarning)
+                scripted = torch.jit.load(str(path), map_location="cpu")
         except Exception as e:  # noqa: BLE001
             raise ModelLoadError(f"Cannot load the TorchScript file {str(path)!r}: {_one_line(e)}.") from None
         return rebuild_scripted(scripted)
