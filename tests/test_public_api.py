@@ -126,3 +126,21 @@ def test_doctests(modname, tmp_path, monkeypatch):
         result = runner.run(t, out=lambda s: failures.append(s), clear_globs=True)
         del result
     assert not failures, "".join(failures)
+
+
+def test_architecture_map_is_true_to_the_code():
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
+    if not doc.exists():
+        pytest.skip("docs/architecture.md is not next to the tests")
+    text = doc.read_text()
+    root = Path(regionlab.__file__).parent
+    mentioned = set(re.findall(r"^\| `([a-z_/0-9]+\.py)` \|", text, flags=re.M))  # the module tables
+    for rel in mentioned:
+        assert (root / rel).exists(), f"docs/architecture.md lists {rel}, which does not exist"
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        if not any(part.startswith("_") and part != "__init__.py" for part in rel.split("/")):
+            assert rel in mentioned, f"docs/architecture.md does not describe {rel}"
