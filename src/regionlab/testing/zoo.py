@@ -376,7 +376,7 @@ def conv1d_net(seed: int = 0) -> nn.Module:
             nn.Conv1d(4, 4, 3, stride=2, groups=2, padding="valid"),
             nn.LeakyReLU(0.1),
             nn.AvgPool1d(2, ceil_mode=True, count_include_pad=False),
-            nn.Conv1d(4, 6, 2, padding="same"),
+            nn.Conv1d(4, 6, 3, padding="same"),
             nn.MaxPool1d(2, dilation=1),
             nn.AdaptiveAvgPool1d(2),
             nn.Flatten(),
@@ -401,7 +401,7 @@ def conv_variety(seed: int = 0) -> nn.Module:
         return nn.Sequential(
             nn.Conv2d(2, 4, 3, padding="same"),
             nn.ReLU(),
-            nn.Conv2d(4, 4, (2, 4), padding="same", dilation=(1, 2), groups=2),
+            nn.Conv2d(4, 4, (3, 5), padding="same", dilation=(1, 2), groups=2),
             nn.ReLU(),
             nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
             nn.Conv2d(4, 6, 3, stride=2, padding=(1, 0), bias=False),
@@ -512,8 +512,8 @@ def dead_neurons(seed: int = 0) -> nn.Module:
 
     Examples
     --------
-    >>> dead_neurons()[0].bias[:3]
-    tensor([-100., -100., -100.], dtype=torch.float64, grad_fn=<SliceBackward0>)
+    >>> dead_neurons()[0].bias.detach()[:3]
+    tensor([-100., -100., -100.], dtype=torch.float64)
     """
     model = mlp((2, 8, 6, 1), seed=seed)
     with torch.no_grad():
@@ -544,7 +544,7 @@ def zero_weights(seed: int = 0) -> nn.Module:
 
     Examples
     --------
-    >>> float(zero_weights()[2].weight.abs().sum())
+    >>> float(zero_weights()[2].weight.detach().abs().sum())
     0.0
     """
     model = mlp((2, 5, 4, 1), seed=seed)

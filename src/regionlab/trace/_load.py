@@ -86,13 +86,13 @@ def load_model(spec, weights=None) -> nn.Module:
     >>> import os, tempfile, torch
     >>> from regionlab.trace import load_model, trace
     >>> model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU()).eval()
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.pt")
-    >>> torch.jit.save(torch.jit.script(model), path)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.pt2")
+    >>> torch.export.save(torch.export.export(model, (torch.zeros(1, 2),)), path)
     >>> loaded = load_model(path)
-    >>> type(loaded).__name__
-    'Sequential'
     >>> trace(loaded, torch.zeros(1, 2)).num_units
     3
+    >>> load_model("torch.nn:ReLU")  # package.module:factory, called without arguments
+    ReLU()
     """
     if not isinstance(spec, (str, os.PathLike)) or not str(spec).strip():
         raise ModelLoadError(
@@ -122,8 +122,12 @@ def _load_file(path: Path) -> nn.Module:
     kind = "export" if path.suffix == ".pt2" else _archive_kind(path)
     if kind == "export":
         try:
-            ep = torch.export.load(str(path))
-            return ep.module()
+            with warnings.catch_warnings():
+                # torch.export's own deserializer trips torch's pytree deprecation warnings
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ep = torch.export.load(str(path))
+                return ep.module()
         except Exception as e:  # noqa: BLE001 - any deserialization failure
             raise ModelLoadError(f"Cannot load the torch.export file {str(path)!r}: {_one_line(e)}.") from None
     if kind == "torchscript":
@@ -260,8 +264,10 @@ def rebuild_scripted(scripted, path: str = "") -> nn.Module:
 
     Examples
     --------
-    >>> import torch
-    >>> scripted = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU()))
+    >>> import torch, warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated in recent torch
+    ...     scripted = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU()))
     >>> rebuild_scripted(scripted)
     Sequential(
       (0): Linear(in_features=2, out_features=2, bias=True)
