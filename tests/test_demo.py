@@ -41,17 +41,18 @@ def test_demo_quick_writes_three_files(tmp_path, capsys, monkeypatch):
 
 
 def test_demo_counts_match_the_public_api_and_are_reproducible(tmp_path):
-    a = run_demo(tmp_path / "a", quick=True, steps=30, plots=False)
-    assert not (tmp_path / "a" / "partition_init.png").exists()
+    box = (-0.5, 1.5, -0.5, 1.0)
+    a = run_demo(tmp_path / "a", quick=True, steps=30, bounds=box, plots=False)
+    assert not (tmp_path / "a" / "partition_init.png").exists() and a["domain"]["bounds"] == list(box)
     assert json.loads((tmp_path / "a" / "summary.json").read_text())["trained"] == a["trained"]
     # the counts equal direct calls on the same seeded model, before and after the same training
     model = make_mlp(seed=0).eval()
-    part = regionlab.partition_plane(model, [0.0, 0.0], [1.0, 0.0], [0.0, 1.0], DEFAULT_BOUNDS)
+    part = regionlab.partition_plane(model, [0.0, 0.0], [1.0, 0.0], [0.0, 1.0], box)
     assert part.num_regions == a["init"]["num_regions"]
     x, y = two_moons(100, seed=0)
     stats = train(model, x, y, steps=30)
     assert stats["train_accuracy"] == a["train_accuracy"]
-    part = regionlab.partition_plane(model, [0.0, 0.0], [1.0, 0.0], [0.0, 1.0], DEFAULT_BOUNDS)
+    part = regionlab.partition_plane(model, [0.0, 0.0], [1.0, 0.0], [0.0, 1.0], box)
     assert (part.num_regions, part.num_linear_pieces) == (a["trained"]["num_regions"], a["trained"]["num_linear_pieces"])
 
 

@@ -69,32 +69,23 @@ def test_own_public_functions_have_examples():
                 assert "Examples\n--------" in (inspect.getdoc(obj) or ""), f"{modname}.{name}"
 
 
-def test_import_is_light():
+def test_import_is_light_and_has_no_side_effects():
     # torch itself may import some of these (torch 2.13 imports tqdm): only modules that
     # regionlab's import adds on top of torch's count
     code = (
         "import sys, torch\n"
         "heavy = ('matplotlib', 'scipy', 'ray', 'tqdm')\n"
         "before = {m for m in heavy if m in sys.modules}\n"
+        "flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.get_default_dtype())\n"
         "import regionlab, regionlab.plotting, regionlab.cli.main\n"
+        "after = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.get_default_dtype())\n"
+        "assert flags == after, (flags, after)\n"
         "print(','.join(m for m in heavy if m in sys.modules and m not in before))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "", f"import regionlab loaded {r.stdout.strip()}"
-
-
-def test_import_has_no_side_effects():
-    code = (
-        "import torch\n"
-        "before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.get_default_dtype())\n"
-        "import regionlab\n"
-        "after = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.get_default_dtype())\n"
-        "assert before == after, (before, after)\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
 
 
 def _doctest_modules() -> list[str]:

@@ -185,7 +185,7 @@ def _figure(part, x, y, path: Path, title: str):
 
 
 def run_demo(out_dir="out/demo", *, quick: bool = False, steps: int | None = None, seed: int = 0,
-             progress: bool = False, plots: bool = True) -> dict:
+             bounds=DEFAULT_BOUNDS, progress: bool = False, plots: bool = True) -> dict:
     """Train the demo MLP on two moons and partition the box around the data before and after.
 
     Parameters
@@ -200,6 +200,8 @@ def run_demo(out_dir="out/demo", *, quick: bool = False, steps: int | None = Non
         Number of training steps (overrides ``quick``).
     seed : int
         Seed of the data and of the initial weights.
+    bounds : tuple of float
+        The box ``(x_min, x_max, y_min, y_max)`` to partition (:data:`DEFAULT_BOUNDS`).
     progress : bool
         Show the engine's progress bars.
     plots : bool
@@ -213,7 +215,7 @@ def run_demo(out_dir="out/demo", *, quick: bool = False, steps: int | None = Non
     Examples
     --------
     >>> import tempfile
-    >>> summary = run_demo(tempfile.mkdtemp(), quick=True, plots=False)
+    >>> summary = run_demo(tempfile.mkdtemp(), quick=True, bounds=(-0.5, 0.5, -0.5, 0.5), plots=False)
     >>> summary["trained"]["num_regions"] > 0 and 0.0 <= summary["train_accuracy"] <= 1.0
     True
     """
@@ -225,7 +227,7 @@ def run_demo(out_dir="out/demo", *, quick: bool = False, steps: int | None = Non
         steps = 200 if quick else 1500
     x, y = two_moons(n, seed=seed)
     model = make_mlp(seed=seed)
-    bounds = DEFAULT_BOUNDS
+    bounds = tuple(float(b) for b in bounds)
 
     part0, init = _partition(model, bounds, progress)
     with torch.no_grad():

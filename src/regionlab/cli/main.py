@@ -10,7 +10,7 @@ Synopsis::
                                 [--bounds P1MIN,P1MAX,P2MIN,P2MAX] [--json OUT.json]
                                 [--summary-only] [--plot OUT.png] [--no-boundary]
                                 [--color-by region|linear_piece|output]
-    regionlab demo [--out DIR] [--quick] [--steps N] [--seed S]
+    regionlab demo [--out DIR] [--quick] [--steps N] [--seed S] [--bounds XMIN,XMAX,YMIN,YMAX]
     regionlab version
 
 ``SPEC`` is a TorchScript file, a ``torch.export`` ``.pt2`` file, or
@@ -193,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quick", action="store_true", help="fewer points and training steps (for tests)")
     d.add_argument("--steps", type=_nonneg_int, help="training steps (default 1500, 200 with --quick)")
     d.add_argument("--seed", type=_nonneg_int, default=0, help="seed of data and initial weights (default 0)")
+    d.add_argument("--bounds", type=_bounds, metavar="XMIN,XMAX,YMIN,YMAX",
+                   help="the box to partition (default -1.5,2.5,-1,1.5)")
     d.add_argument("--no-plots", dest="plots", action="store_false", help="skip the figures")
     d.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal)")
@@ -518,8 +520,10 @@ def _cmd_demo(args) -> int:
 
     if args.plots:
         _with_matplotlib_backend()
+    from ..demo import DEFAULT_BOUNDS
+
     summary = run_demo(args.out, quick=args.quick, steps=args.steps, seed=args.seed,
-                       progress=_progress(args.progress), plots=args.plots)
+                       bounds=args.bounds or DEFAULT_BOUNDS, progress=_progress(args.progress), plots=args.plots)
     print(format_table(summary))
     return 0
 
