@@ -328,6 +328,7 @@ class _Views(nn.Module):
             h[:, 1].reshape(h.size(0), -1), h[:, :, 1:3, ::2].flatten(1), h.flip(-1).flatten(1),
             torch.roll(h, 1, dims=2).flatten(1), h.narrow(2, 0, 2).flatten(1),
             h[:, :1].expand(-1, 3, -1, -1).flatten(1), h.repeat(1, 1, 2, 1).flatten(1),
+            h[:, :1].expand_as(h).flatten(1), h[:, :1].view_as(h[:, 1:]).flatten(1),
             F.pad(h, (1, 1, 0, 1), mode="reflect").flatten(1), F.interpolate(h, scale_factor=2).flatten(1),
         ]
         return torch.cat(parts, dim=-1).unsqueeze(1).squeeze(1)
@@ -895,3 +896,18 @@ def test_where_with_discontinuous_branches_is_rejected():
 
     net = check(Ok(), torch.zeros(1, 3, dtype=F64))
     assert ops_of(net, PiecewiseLinear)[0].breakpoints[0, 0] == 0.5
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_trace_on_cuda_keeps_the_device(zoo_nets):
+    for name in ("small_resnet", "activations_mix", "maxout_mlp", "layout_net", "pooling_variety"):
+        build_, x = ZOO[name]
+        model = build_().cuda()
+        net = trace(model, x.cuda())
+        assert net.device.type == "cuda"
+        for n in net.nodes[1:]:
+            assert all(t.device.type == "cuda" for t in n.op.tensors().values())
+        y = rand(8, *net.input_shape).cuda()
+        with torch.no_grad():
+            assert float((net(y) - model(y)).abs().max()) <= 1e-9

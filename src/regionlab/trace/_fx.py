@@ -97,7 +97,8 @@ def _capture(model: nn.Module) -> fx.GraphModule:
         params = []
     for p in params[1:]:
         # flags such as `return_features=False` would otherwise be traced as proxies
-        if p.default is not inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+        plain = p.default is None or isinstance(p.default, (bool, int, float, str))
+        if plain and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             concrete[p.name] = p.default
     tracer = _Tracer()
     name = type(model).__name__
@@ -880,7 +881,8 @@ def _verify(net: CPWLNetwork, run: _Run, expected: Tensor) -> None:
     exp = expected.detach().to(torch.float64)
     diff = float((got.to(torch.float64) - exp).abs().max()) if exp.numel() else 0.0
     precise = expected.dtype == torch.float64 and net.dtype == torch.float64
-    tol = (1e-6 if precise else 1e-2) * (1.0 + float(exp.abs().max()) if exp.numel() else 1.0)
+    scale = 1.0 + float(exp.abs().max()) if exp.numel() else 1.0
+    tol = (1e-6 if precise else 1e-2) * scale
     if not diff <= tol:
         raise TraceError(
             f"The traced network does not reproduce the model on the example input (max abs "
@@ -1005,7 +1007,3 @@ def trace(model: nn.Module, example_input, *, numerics: Numerics | None = None, 
     net = CPWLNetwork(nodes, output).to(device=device, dtype=dtype)
     _verify(net, run, expected)
     return net
-
-
-def _prod(shape) -> int:
-    return math.prod(shape)

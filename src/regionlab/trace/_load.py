@@ -141,8 +141,9 @@ def _load_file(path: Path) -> nn.Module:
         return rebuild_scripted(scripted)
     if kind == "weights":
         raise ModelLoadError(
-            f"{str(path)!r} holds tensors only (a state dict?), not a model. Pass the model as "
-            "'package.module:factory' and this file as its weights."
+            f"{str(path)!r} is a torch.save archive (a state dict or a pickled model), which regionlab "
+            "never unpickles as a model. Give the model as 'package.module:factory' and, if this file "
+            "holds its state dict, pass it as the weights."
         )
     raise ModelLoadError(
         f"{str(path)!r} is neither a TorchScript archive (torch.jit.save) nor a torch.export "

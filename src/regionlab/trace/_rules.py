@@ -821,14 +821,21 @@ def _gather_op(ctx: TraceContext, out, units: int):
     return Gather(index.to(ctx.device), shape)
 
 
-def _gather(ctx: TraceContext):
-    """Pure data movement, lowered by replaying the call on index-coded inputs."""
-    if len(ctx.inputs) != 1:
+def _gather(ctx: TraceContext, shape_only_inputs: bool = False):
+    """Pure data movement, lowered by replaying the call on index-coded inputs.
+
+    With ``shape_only_inputs`` the traced inputs after the first only lend their shape
+    (``expand_as``), so they are replayed as zeros.
+    """
+    if len(ctx.inputs) != 1 and not shape_only_inputs:
         raise ctx.unsupported("it combines several tensors computed from the input")
     shape = _in_shape(ctx)
     units = math.prod(shape)
     codes = torch.arange(ctx.batch_size * units, dtype=torch.float64, device=ctx.device).reshape(ctx.batch_size, *shape)
-    out = ctx.replay(codes)
+    others = [
+        torch.zeros((ctx.batch_size, *s), dtype=torch.float64, device=ctx.device) for s in ctx.input_shapes[1:]
+    ]
+    out = ctx.replay(codes, *others)
     if isinstance(out, (tuple, list)):
         return MultiOutput(tuple(_gather_op(ctx, o, units) for o in out))
     return _gather_op(ctx, out, units)
@@ -836,6 +843,10 @@ def _gather(ctx: TraceContext):
 
 def _getitem(ctx: TraceContext):
     return _gather(ctx)
+
+
+def _expand_as(ctx: TraceContext):
+    return _gather(ctx, shape_only_inputs=True)
 
 
 def _pad(ctx: TraceContext, pad, mode, value):
@@ -1049,11 +1060,12 @@ _reg(_permute, torch.permute, "permute", _at("permute"))
 _reg(_transpose, torch.transpose, torch.swapaxes, torch.swapdims, "transpose", "swapaxes", "swapdims",
      _at("transpose"))
 _reg(_getitem, operator.getitem)
+_reg(_expand_as, "expand_as")
 _reg(_gather, torch.narrow, torch.select, torch.flip, torch.fliplr, torch.flipud, torch.roll, torch.chunk,
      torch.split, torch.tensor_split, torch.unbind, torch.movedim, torch.moveaxis, torch.tile,
      torch.repeat_interleave, torch.index_select, torch.gather, torch.take_along_dim,
      "narrow", "select", "flip", "fliplr", "flipud", "roll", "chunk", "split", "tensor_split", "unbind",
-     "movedim", "moveaxis", "expand", "expand_as", "repeat", "tile", "repeat_interleave", "index_select",
+     "movedim", "moveaxis", "expand", "repeat", "tile", "repeat_interleave", "index_select",
      "gather", "take_along_dim", "unfold",
      nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d, nn.ReplicationPad1d, nn.ReplicationPad2d,
      nn.ReplicationPad3d, getattr(nn, "CircularPad1d", None), getattr(nn, "CircularPad2d", None),
