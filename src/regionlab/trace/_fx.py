@@ -14,6 +14,7 @@ import inspect
 import math
 import operator
 import os
+import re
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -50,14 +51,21 @@ _META_METHODS = {"size", "dim", "ndimension", "type", "get_device", "is_contiguo
 _META_ATTRS = {"shape", "ndim", "dtype", "device", "is_cuda", "requires_grad", "layout"}
 
 # names of common ops that are not piecewise linear, for a more helpful message
-_NOT_PWL = (
-    "gelu", "sigmoid", "tanh", "silu", "swish", "softplus", "elu", "selu", "celu", "mish",
-    "hardswish", "logsigmoid", "softsign", "tanhshrink", "exp", "log", "sqrt", "rsqrt", "pow",
-    "sin", "cos", "erf", "layernorm", "layer_norm", "groupnorm", "group_norm", "instancenorm",
-    "instance_norm", "normalize", "softmax", "softmin", "glu", "attention", "lstm", "gru", "rnn",
-    "embedding", "bilinear", "threshold", "hardshrink", "round", "floor", "ceil", "sign",
-    "argmax", "argmin", "sort", "topk",
+_NOT_PWL = frozenset(
+    "gelu sigmoid tanh silu swish softplus elu selu celu mish hardswish logsigmoid softsign tanhshrink "
+    "exp expm1 log log1p log2 log10 sqrt rsqrt pow square reciprocal sin cos erf layernorm layer_norm "
+    "groupnorm group_norm instancenorm instance_norm localresponsenorm normalize softmax softmin glu "
+    "multiheadattention scaled_dot_product_attention lstm gru rnn embedding embeddingbag bilinear "
+    "threshold hardshrink round floor ceil sign argmax argmin sort topk".split()
 )
+
+
+def _not_pwl(name: str) -> bool:
+    for token in re.split(r"[^a-z0-9_]+", name.lower()):
+        token = re.sub(r"\d+d$", "", token.strip("_"))
+        if token in _NOT_PWL:
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- capture
@@ -661,10 +669,9 @@ class _Lowerer:
 
     def _no_rule(self, n, module, name, path) -> UnsupportedOperationError:
         where = f"'{path}'" if path else "the top-level forward"
-        low = name.lower()
         if n.op == "call_function" and n.target in (operator.mul, operator.imul, operator.matmul, operator.truediv):
             reason = "it combines two tensors computed from the input, which is not piecewise linear"
-        elif any(k in low for k in _NOT_PWL):
+        elif _not_pwl(name):
             reason = f"{name} is not piecewise linear, so the network would not be a CPWL function"
         else:
             reason = f"regionlab has no lowering rule for {name}"
