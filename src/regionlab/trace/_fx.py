@@ -116,11 +116,10 @@ def _capture(model: nn.Module) -> fx.GraphModule:
         where = _user_location(e.__traceback__)
         raise UnsupportedOperationError(
             f"Cannot trace {name}: data-dependent control flow{where}. The forward uses the value "
-            f"of a tensor computed from the input in Python control flow (if/while/bool()/len()), "
-            f"which torch.fx cannot trace and which is not a fixed CPWL map. Rewrite it with "
-            f"tensor ops (e.g. torch.where over piecewise-linear branches is not supported either: "
-            f"compute a single branch), or move it into a module with a rule registered via "
-            f"regionlab.register_op. (fx: {e})",
+            "of a tensor computed from the input in Python control flow (if/while/bool()/len()), "
+            "which torch.fx cannot trace. Rewrite it with tensor ops (torch.clamp, torch.maximum, "
+            "or torch.where(x > t, f(x), g(x)) with affine branches that agree at t), or move it "
+            f"into a module with a rule registered via regionlab.register_op. (fx: {e})",
             op="control flow",
             where=where.strip(" ()") or None,
         ) from None
