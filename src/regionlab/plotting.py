@@ -378,7 +378,8 @@ def plot_segment_partition(
 
     Each activation region is a coloured vertical band (neighbours differ in colour);
     the output ``t -> f(x(t))`` is drawn exactly from the per-region affine forms, and
-    the breakpoints are marked as dots on the curve.
+    the breakpoints are marked as dots on the curve. On a path, dotted vertical lines
+    mark its vertices (``t = 1, 2, ...``).
 
     Parameters
     ----------
@@ -441,12 +442,16 @@ def plot_segment_partition(
         idx = region_colors(R, chain, num_colors=ncol, seed=seed)
         pos = idx if cm.N <= 64 else idx / max(ncol - 1, 1)
         bands = [np.array([[t[k], 0.0], [t[k + 1], 0.0], [t[k + 1], 1.0], [t[k], 1.0]]) for k in range(R)]
-        coll = PolyCollection(bands, facecolors=cm(pos), edgecolors="none", alpha=0.35,
+        coll = PolyCollection(bands, facecolors=cm(pos), edgecolors="none", alpha=0.6,
                               transform=ax.get_xaxis_transform(), zorder=0)
         if R > 5000:
             coll.set_rasterized(True)
         ax.add_collection(coll)
 
+    legs = getattr(part, "legs", None)
+    if legs is not None and len(legs) > 1:  # the path's vertices
+        for i in range(1, len(legs)):
+            ax.axvline(i, color="0.3", lw=0.8, ls=":", zorder=1)
     knots, y = _segment_curve(part)
     if knots is not None:
         C = y.shape[1]
