@@ -111,11 +111,12 @@ def test_zoo_patterns_and_preactivations(zoo_nets, name):
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_zoo_local_affine_map_reproduces_outputs(zoo_nets, name):
     model, _, net = zoo_nets[name]
-    x = rand(4, *net.input_shape, seed=13)
+    # two points keep the float64 convolutions over (1 + input_dim) columns cheap
+    x = rand(2, *net.input_shape, seed=13)
     A, c = net.local_affine_map(x)
-    y = (A @ x.reshape(4, -1, 1)).squeeze(-1) + c
+    y = (A @ x.reshape(2, -1, 1)).squeeze(-1) + c
     with torch.no_grad():
-        expected = model(x).reshape(4, -1)
+        expected = model(x).reshape(2, -1)
     assert float((y - expected).abs().max()) <= 1e-9
 
 
