@@ -450,8 +450,8 @@ def plot_segment_partition(
 
     legs = getattr(part, "legs", None)
     if legs is not None and len(legs) > 1:  # the path's vertices
-        for i in range(1, len(legs)):
-            ax.axvline(i, color="0.3", lw=0.8, ls=":", zorder=1)
+        ax.vlines(np.arange(1, len(legs)), 0, 1, transform=ax.get_xaxis_transform(), colors="0.3",
+                  linewidths=0.8, linestyles=":", zorder=1)
     knots, y = _segment_curve(part)
     if knots is not None:
         C = y.shape[1]
