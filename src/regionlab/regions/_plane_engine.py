@@ -422,33 +422,49 @@ def refine_max(state: PlaneState, z: Tensor, index: Tensor, progress=None):
     present = index >= 0  # (U, k)
     args = _max_args(z, index)  # (R, 3, U, k)
     V = state.P.shape[1]
-    valid = poly.valid_mask(state.nv, V)
-    # values at vertices, chunked over regions: (r, V, U, k)
-    const_arg = torch.zeros((R, U), dtype=torch.long, device=dev)
+    P, nv = state.P, state.nv
+    valid = poly.valid_mask(nv, V)
+    ninf = torch.tensor(float("-inf"), dtype=dt, device=dev)
+    pinf = torch.tensor(float("inf"), dtype=dt, device=dev)
+    # A disc around the vertex mean bounds every argument cheaply; a unit whose best
+    # argument provably dominates all others there is constant on the polygon. Only
+    # the remaining (polygon, unit) pairs are evaluated exactly at the vertices.
+    c = poly.vertex_mean(P, nv)
+    d = P - c.unsqueeze(1)
+    rho = ((d * d).sum(-1) * valid).amax(1).sqrt()  # (R,)
+    zc = args[:, 0] + c[:, 0, None, None] * args[:, 1] + c[:, 1, None, None] * args[:, 2]  # (R, U, k)
+    rad = (args[:, 1] * args[:, 1] + args[:, 2] * args[:, 2]).sqrt_().mul_(rho[:, None, None])
+    pres = present.unsqueeze(0)
+    tol = _scale_tol(torch.where(pres, zc.abs() + rad, torch.zeros((), dtype=dt, device=dev)).amax(-1), state.atol)  # (R, U)
+    lower = torch.where(pres, zc - rad, ninf)
+    upper = torch.where(pres, zc + rad, ninf)
+    best_lower, best = lower.max(-1)
+    others = upper.scatter(-1, best.unsqueeze(-1), float("-inf")).amax(-1)
+    const_arg = best.clone()
+    sure = best_lower > others + tol
     active = torch.zeros((R, U), dtype=torch.bool, device=dev)
     cand = torch.zeros((R, U, k), dtype=torch.bool, device=dev)
-    tol = torch.zeros((R, U), dtype=dt, device=dev)
-    step = max(1, (1 << 22) // max(1, V * U * k))
-    ninf = torch.tensor(float("-inf"), dtype=dt, device=dev)
-    for s in range(0, R, step):
-        e = min(R, s + step)
-        a = args[s:e]
-        vals = a[:, 0].unsqueeze(1) + state.P[s:e, :, 0, None, None] * a[:, 1].unsqueeze(1) + state.P[s:e, :, 1, None, None] * a[:, 2].unsqueeze(1)
-        vals = torch.where(present.unsqueeze(0).unsqueeze(0), vals, ninf)
-        m = valid[s:e, :, None, None]
-        vabs = torch.where(m & present, vals.abs(), torch.zeros((), dtype=dt, device=dev)).amax(1).amax(-1)
-        t = _scale_tol(vabs, state.atol)  # (r, U)
-        tol[s:e] = t
-        vmax_all = vals.amax(-1, keepdim=True)  # (r, V, U, 1)
-        near = (vals >= vmax_all - t[:, None, :, None]) | ~m  # (r, V, U, k)
-        always = near.all(1) & present.unsqueeze(0)  # (r, U, k)
-        const_arg[s:e] = always.to(torch.int8).argmax(-1)
-        active[s:e] = ~always.any(-1)
-        big = torch.tensor(float("inf"), dtype=dt, device=dev)
-        vmin_b = torch.where(m, vals, big).amin(1)  # (r, U, k)
+    r_u, u_u = (~sure).nonzero(as_tuple=True)
+    n = r_u.numel()
+    step = max(1, (1 << 21) // max(1, V * k))
+    for s in range(0, n, step):
+        rr, uu = r_u[s:s + step], u_u[s:s + step]
+        a = args[rr, :, uu]  # (m, 3, k)
+        Pv = P[rr]  # (m, V, 2)
+        vals = a[:, 0].unsqueeze(1) + Pv[..., 0:1] * a[:, 1].unsqueeze(1) + Pv[..., 1:2] * a[:, 2].unsqueeze(1)  # (m, V, k)
+        pr_ = present[uu].unsqueeze(1)  # (m, 1, k)
+        m = valid[rr].unsqueeze(-1)  # (m, V, 1)
+        vals = torch.where(pr_, vals, ninf)
+        t = tol[rr, uu]
+        vmax_all = vals.amax(-1, keepdim=True)
+        near = (vals >= vmax_all - t[:, None, None]) | ~m
+        always = near.all(1) & present[uu]  # (m, k)
+        const_arg[rr, uu] = always.to(torch.int8).argmax(-1)
+        active[rr, uu] = ~always.any(-1)
+        vmin_b = torch.where(m, vals, pinf).amin(1)  # (m, k)
         vmax_b = torch.where(m, vals, ninf).amax(1)
-        lower = torch.where(present.unsqueeze(0), vmin_b, ninf).amax(-1, keepdim=True)
-        cand[s:e] = present.unsqueeze(0) & (vmax_b >= lower - t.unsqueeze(-1))
+        low = torch.where(present[uu], vmin_b, ninf).amax(-1, keepdim=True)
+        cand[rr, uu] = present[uu] & (vmax_b >= low - t.unsqueeze(-1))
 
     r_idx, u_idx = active.nonzero(as_tuple=True)
     ct = torch.bincount(r_idx, minlength=R)
