@@ -330,8 +330,18 @@ def test_image_shaped_inputs_with_conv_network():
     ops = [conv, PiecewiseLinear.relu(), Reshape((18,)), pool, Dense(torch.randn(2, 4, generator=gen, dtype=DT))]
     net = CPWLNetwork.sequential((1, 5, 5), ops)
     imgs = torch.randn(3, 1, 5, 5, generator=gen, dtype=DT)
-    part = partition_plane(net, plane_through(*imgs))
+    pl = plane_through(*imgs)
+    part = partition_plane(net, pl)
     check_invariants(part, net)
+    # every pattern seen on a dense grid of the domain is one of the regions
+    x0, x1, y0, y1 = pl.default_bounds()
+    gx, gy = torch.linspace(x0, x1, 150, dtype=DT), torch.linspace(y0, y1, 150, dtype=DT)
+    grid = torch.cartesian_prod(gx, gy)
+    seen = {tuple(r) for r in net.patterns(pl.to_input(grid)).tolist()}
+    regions = {tuple(r) for r in part.patterns.tolist()}
+    seen = {s for s in seen if min(s) >= 0}  # drop grid points lying exactly on a surface
+    assert seen <= regions
+    assert len(regions) >= len(seen) > 1
 
 
 def test_pickle_and_dict_round_trip():
