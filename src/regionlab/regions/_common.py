@@ -100,7 +100,8 @@ def as_network(model, example) -> CPWLNetwork:
     if net is None:
         from ..trace import trace  # lazy: tracing pulls in torch.fx
 
-        net = trace(model, example)
+        # a leading batch of one makes the sample shape explicit to the tracer
+        net = trace(model, example.unsqueeze(0))
         per_model[key] = net
         while len(per_model) > _MAX_ENTRIES:
             per_model.popitem(last=False)

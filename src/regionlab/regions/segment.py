@@ -30,7 +30,7 @@ from torch import Tensor
 
 from ..errors import InvalidParameterError, NumericalError, ShapeError
 from ..ir.network import CPWLNetwork
-from ..ir.ops import MaxOp, PiecewiseLinear
+from ..ir.ops import Dense, MaxOp, PiecewiseLinear
 from ..numerics import DEFAULT_NUMERICS, Numerics, exact_mode
 from ._common import _check_points, as_network, network_for
 from .segment_result import PathPartition, SegmentPartitionBatch
@@ -44,269 +44,269 @@ _GPU_FRACTION = 0.25
 
 
 # ------------------------------------------------------------------------ stages
+#
+# Representation (edge subdivision in 1-D, Berzins 2023): a chunk of segments is a
+# sorted list of vertices (t, segment). The value of every live node is stored at every
+# vertex, ``(V, *shape)``. Between consecutive vertices of a segment every live value
+# is affine in t, so its two end values determine it. A linear node is evaluated at the
+# vertices (one matrix column per vertex: half the work of carrying value and slope
+# columns per interval); a nonlinear node first gets new vertices where one of its units
+# switches (every live value is interpolated there, exactly, since it is affine between
+# the old vertices) and is then evaluated pointwise, which is exact and continuous.
+# Interval arrays have one row per vertex but the last: row k is [t_k, t_{k+1}]; rows
+# that straddle two segments are computed and ignored.
 
 
-def _split(lo: Tensor, hi: Tensor, r_int: Tensor, r_t: Tensor, t_tol: float):
-    """Insert roots ``r_t`` into intervals ``r_int``; ``None`` when no root survives.
+def _insert_roots(t: Tensor, seg: Tensor, r_k: Tensor, r_t: Tensor, t_tol: float):
+    """Plan the insertion of roots ``r_t`` into the intervals starting at vertices ``r_k``.
 
     Roots within ``t_tol`` of an interval end or of the previous root of the same
     interval are dropped, so no piece of length ``<= t_tol`` and no duplicate piece is
-    ever created. Returns the new ``lo``, ``hi`` and the parent index of every child.
+    ever created. Returns ``None`` when nothing is inserted.
     """
     if r_t.numel() == 0:
         return None
     # lexicographic (interval, t) order: by t first, then stably by interval
     o = torch.argsort(r_t)
-    r_int, r_t = r_int[o], r_t[o]
-    o = torch.argsort(r_int, stable=True)
-    r_int, r_t = r_int[o], r_t[o]
-    keep = (r_t - lo[r_int] > t_tol) & (hi[r_int] - r_t > t_tol)
+    r_k, r_t = r_k[o], r_t[o]
+    o = torch.argsort(r_k, stable=True)
+    r_k, r_t = r_k[o], r_t[o]
+    lo, hi = t[r_k], t[r_k + 1]
+    keep = (r_t - lo > t_tol) & (hi - r_t > t_tol)
     if r_t.numel() > 1:
         # single-linkage clusters of coincident roots collapse onto their first member
-        keep[1:] &= ~((r_int[1:] == r_int[:-1]) & (r_t[1:] - r_t[:-1] <= t_tol))
-    r_int, r_t = r_int[keep], r_t[keep]
-    R = r_t.numel()
+        keep[1:] &= ~((r_k[1:] == r_k[:-1]) & (r_t[1:] - r_t[:-1] <= t_tol))
+    r_k, r_t, lo, hi = r_k[keep], r_t[keep], lo[keep], hi[keep]
+    R = r_k.numel()
     if R == 0:
         return None
-    I = lo.numel()
-    extra = torch.bincount(r_int, minlength=I)
-    counts = extra + 1
-    par = torch.repeat_interleave(torch.arange(I, device=lo.device), counts, output_size=I + R)
-    start = torch.cumsum(counts, 0) - counts
-    first_root = torch.cumsum(extra, 0) - extra
-    pos = start[r_int] + (torch.arange(R, device=lo.device) - first_root[r_int])
-    new_lo = lo[par]
-    new_hi = hi[par]
-    new_hi[pos] = r_t
-    new_lo[pos + 1] = r_t
-    return new_lo, new_hi, par
+    V = t.numel()
+    cnt = torch.bincount(r_k, minlength=V)
+    before = torch.cumsum(cnt, 0) - cnt  # roots inserted left of each old vertex
+    pos_old = torch.arange(V, device=t.device) + before
+    pos_root = r_k + before[r_k] + 1 + (torch.arange(R, device=t.device) - before[r_k])
+    t2 = t.new_empty(V + R)
+    t2[pos_old] = t
+    t2[pos_root] = r_t
+    seg2 = seg.new_empty(V + R)
+    seg2[pos_old] = seg
+    seg2[pos_root] = seg[r_k]
+    return {"t": t2, "seg": seg2, "pos_old": pos_old, "pos_root": pos_root, "k": r_k, "lam": (r_t - lo) / (hi - lo)}
 
 
-def _merge_equal(par: Tensor, codes: Tensor):
-    """Merge consecutive children of one parent with equal codes; ``None`` if none are equal.
-
-    Returns ``(starts, ends)``: the first and last child of every merged interval.
-    """
-    n = par.numel()
-    pos = torch.nonzero(par[1:] == par[:-1]).squeeze(1)
-    if pos.numel() == 0:
-        return None
-    same = (codes[pos + 1] == codes[pos]).all(1)
-    drop = pos[same] + 1
-    if drop.numel() == 0:
-        return None
-    keep = torch.ones(n, dtype=torch.bool, device=par.device)
-    keep[drop] = False
-    starts = keep.nonzero().squeeze(1)
-    ends = torch.empty_like(starts)
-    ends[:-1] = starts[1:] - 1
-    ends[-1] = n - 1
-    return starts, ends
-
-
-def _endpoint_values(z: Tensor, lo: Tensor, hi: Tensor):
-    c, d = z[:, 0], z[:, 1]
-    return torch.addcmul(c, d, lo.unsqueeze(1)), torch.addcmul(c, d, hi.unsqueeze(1))
-
-
-def _rms(zl: Tensor, zh: Tensor) -> Tensor:
-    n = max(zl.shape[1], 1)
-    return ((zl.square().sum(1) + zh.square().sum(1)) / (2 * n)).sqrt()
-
-
-def _crossings(gl: Tensor, gh: Tensor, lo, hi, mag_fn, atol: float):
-    """Roots of the affine functions with end values ``gl``/``gh`` that change sign beyond tolerance.
-
-    ``gl``, ``gh`` have the interval on dim 0. ``mag_fn(idx)`` gives the magnitude that
-    the tolerance is relative to, at the candidate entries ``idx`` (a tuple of index
-    tensors). Returns the interval index and ``t`` of every root.
-    """
-    idx = torch.nonzero(gl * gh < 0, as_tuple=True)
-    if idx[0].numel() == 0:
-        return idx[0], lo[:0]
-    a, b = gl[idx], gh[idx]
-    tol = atol * mag_fn(idx)
-    ok = (a.abs() > tol) & (b.abs() > tol)
-    ii, a, b = idx[0][ok], a[ok], b[ok]
-    l = lo[ii]
-    # interpolating the end values keeps the root inside [lo, hi] whatever the rounding
-    return ii, l + (hi[ii] - l) * (a / (a - b))
-
-
-def _refine_univariate(op: PiecewiseLinear, z, lo, hi, rms_prev, atol, t_tol):
-    I, _, U = z.shape
-    zl, zh = _endpoint_values(z, lo, hi)
-    rms = _rms(zl, zh)
-    scale = torch.maximum(rms, rms_prev)
-    bp, _, _ = op.unit_tables(U)
-    K = bp.shape[1]
-    bmax = bp.abs().amax(1)
-    shared = op.breakpoints.shape[0] == 1
-    ri, rt = [], []
-    for j in range(K):
-        if shared and float(op.breakpoints[0, j]) == 0.0:
-            gl, gh = zl, zh
-        else:
-            gl, gh = zl - bp[:, j], zh - bp[:, j]
-
-        def mag(idx):
-            ii, uu = idx
-            m = torch.maximum(zl[idx].abs(), zh[idx].abs())
-            return torch.maximum(m, torch.maximum(bmax[uu], scale[ii]))
-
-        ii, tt = _crossings(gl, gh, lo, hi, mag, atol)
-        ri.append(ii)
-        rt.append(tt)
-    split = _split(lo, hi, torch.cat(ri), torch.cat(rt), t_tol)
-    if split is None:
-        par, zc, sc = None, z, scale
-    else:
-        lo, hi, par = split
-        zc, sc, rms = z.index_select(0, par), scale[par], rms[par]
-    codes, choice = _univariate_codes(zc, lo, hi, sc, atol, bp, bmax)
-    if par is not None:
-        merged = _merge_equal(par, codes)
-        if merged is not None:
-            starts, ends = merged
-            lo, hi, par = lo[starts], hi[ends], par[starts]
-            zc, codes, choice, rms = zc[starts], codes[starts], choice[starts], rms[starts]
-        if par.numel() == I:
-            par = None
-    return lo, hi, par, zc, codes, choice, rms
-
-
-def _univariate_codes(zc, lo, hi, sc, atol, bp, bmax):
-    """Pattern codes and frozen piece choices of every unit on every interval."""
-    mid = 0.5 * (lo + hi)
-    half = (0.5 * (hi - lo)).unsqueeze(1)
-    c, d = zc[:, 0], zc[:, 1]
-    zm = torch.addcmul(c, d, mid.unsqueeze(1))
-    # largest deviation of the unit from its midpoint value over the interval
-    spread = d.abs() * half
-    tol = atol * torch.maximum(zm.abs() + spread, torch.maximum(bmax.unsqueeze(0), sc.unsqueeze(1)))
-    K = bp.shape[1]
-    if K == 1:
-        g = zm - bp[:, 0]
-        choice = (g > 0).long()
-        on = (g.abs() + spread) <= tol
-        codes = torch.where(on, torch.full_like(choice, -1), choice).to(torch.int16)
-        return codes, choice
-    choice = torch.zeros(zm.shape, dtype=torch.long, device=zm.device)
-    on_code = torch.zeros(zm.shape, dtype=torch.long, device=zm.device)
-    for j in range(K):
-        g = zm - bp[:, j]
-        choice += g > 0
-        on = (g.abs() + spread) <= tol
-        on_code = torch.where(on & (on_code == 0), torch.full_like(on_code, -(j + 1)), on_code)
-    codes = torch.where(on_code != 0, on_code, choice).to(torch.int16)
-    return codes, choice
-
-
-def _apply_univariate(op: PiecewiseLinear, zc: Tensor, choice: Tensor) -> Tensor:
-    I, _, U = zc.shape
-    if op.slopes.shape[0] == 1:
-        slope = op.slopes[0][choice]
-    else:
-        slope = op.slopes.unsqueeze(0).expand(I, U, -1).gather(2, choice.unsqueeze(-1)).squeeze(-1)
-    out = zc * slope.unsqueeze(1)
-    ic = op.intercepts
-    if bool((ic != 0).any()):
-        if ic.shape[0] == 1:
-            icpt = ic[0][choice]
-        else:
-            icpt = ic.unsqueeze(0).expand(I, U, -1).gather(2, choice.unsqueeze(-1)).squeeze(-1)
-        out[:, 0] += icpt
+def _insert_rows(f: Tensor, plan: dict) -> Tensor:
+    """``f`` at the vertices after :func:`_insert_roots` (new rows by linear interpolation)."""
+    shape = f.shape[1:]
+    out = f.new_empty((plan["t"].numel(), *shape))
+    out.index_copy_(0, plan["pos_old"], f)
+    k = plan["k"]
+    lam = plan["lam"].view(-1, *([1] * len(shape)))
+    out.index_copy_(0, plan["pos_root"], torch.lerp(f.index_select(0, k), f.index_select(0, k + 1), lam))
     return out
 
 
-def _refine_max(op: MaxOp, z, lo, hi, rms_prev, atol, t_tol):
-    I = z.shape[0]
-    index = op.index
-    U, k = index.shape
-    pad = index < 0
-    idx = index.clamp_min(0)
-    zl, zh = _endpoint_values(z, lo, hi)
-    rms = _rms(zl, zh)
-    scale = torch.maximum(rms, rms_prev)
-    vl, vh = zl[:, idx], zh[:, idx]  # (I, U, k)
-    ri, rt = [], []
-    if k > 1:
-        p, q = torch.triu_indices(k, k, 1, device=z.device)
-        gl = vl[:, :, p] - vl[:, :, q]
-        gh = vh[:, :, p] - vh[:, :, q]
-        bad = (pad[:, p] | pad[:, q]).unsqueeze(0)
-        gl = gl.masked_fill(bad, 0.0)
+def _crossings(gA: Tensor, gB: Tensor, valid: Tensor, mag_fn, atol: float):
+    """Intervals where ``g`` changes sign beyond tolerance, and where (as a fraction).
 
-        def mag(ix):
-            ii, uu, pp = ix
-            a, b = p[pp], q[pp]
-            m = torch.maximum(vl[ii, uu, a].abs(), vl[ii, uu, b].abs())
-            m = torch.maximum(m, torch.maximum(vh[ii, uu, a].abs(), vh[ii, uu, b].abs()))
-            return torch.maximum(m, scale[ii])
+    ``gA``/``gB`` hold ``g`` at the left/right vertex of every interval row (dim 0).
+    ``mag_fn(idx)`` gives the magnitude the tolerance is relative to at the candidate
+    entries. Returns the interval row and the root's position ``lam`` in ``(0, 1)``.
+    """
+    # sign comparisons on bytes are cheaper than a product of doubles; a zero end value
+    # (touching, not crossing) is rejected by the tolerance test below
+    negA = gA < 0
+    idx = torch.nonzero(negA != (gB < 0), as_tuple=True)
+    ok = valid[idx[0]]
+    idx = tuple(i[ok] for i in idx)
+    a, b = gA[idx], gB[idx]
+    tol = atol * mag_fn(idx)
+    ok = (a.abs() > tol) & (b.abs() > tol)
+    a, b = a[ok], b[ok]
+    return idx[0][ok], a / (a - b)
 
-        ii, tt = _crossings(gl, gh, lo, hi, mag, atol)
-        ri.append(ii)
-        rt.append(tt)
-    split = _split(lo, hi, torch.cat(ri), torch.cat(rt), t_tol) if ri else None
-    if split is None:
-        par, zc, sc = None, z, scale
-    else:
-        lo, hi, par = split
-        zc, sc, rms = z.index_select(0, par), scale[par], rms[par]
-    mid = 0.5 * (lo + hi)
-    vm = torch.addcmul(zc[:, 0], zc[:, 1], mid.unsqueeze(1))[:, idx]
+
+def _vertex_scale(z: Tensor, prev: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-vertex root-mean-square size of a node's input, and the per-interval tolerance scale.
+
+    The interval scale also looks at the previous nonlinear node's input, so that a
+    layer whose values all cancel to rounding noise is not mistaken for a large one.
+    """
+    rms = torch.linalg.vector_norm(z, dim=1) / max(z.shape[1], 1) ** 0.5
+    both = torch.maximum(rms, prev)
+    return rms, torch.maximum(both[:-1], both[1:])
+
+
+def _drop_equal(plan, codes: Tensor):
+    """Remove inserted vertices whose two intervals got equal codes.
+
+    A split can leave equal neighbours: at max nodes every pairwise tie is a candidate
+    (most do not change the argmax), and near-tolerance roots can fail to change a code.
+    Dropping them keeps every region maximal. Returns ``(kept, codes, jj, uu)``: the
+    kept vertices (``None`` if all are kept), the codes of the remaining intervals, and
+    the units ``uu`` whose code differs between interval rows ``jj`` and ``jj + 1``.
+    """
+    jj, uu = torch.nonzero(codes[1:] != codes[:-1], as_tuple=True)
+    if plan is None:
+        return None, codes, jj, uu
+    V = codes.shape[0] + 1
+    changed = torch.zeros(V, dtype=torch.bool, device=codes.device)
+    changed[jj + 1] = True
+    roots = plan["pos_root"]
+    drop = roots[~changed[roots]]
+    if drop.numel() == 0:
+        return None, codes, jj, uu
+    keep = torch.ones(V, dtype=torch.bool, device=codes.device)
+    keep[drop] = False
+    kept = keep.nonzero().squeeze(1)
+    codes = codes[kept[:-1]]
+    jj, uu = torch.nonzero(codes[1:] != codes[:-1], as_tuple=True)
+    return kept, codes, jj, uu
+
+
+def _is_relu(op: PiecewiseLinear) -> bool:
+    cached = getattr(op, "_regionlab_is_relu", None)
+    if cached is None:
+        cached = (
+            op.breakpoints.shape == (1, 1)
+            and op.slopes.shape[0] == 1
+            and op.intercepts.shape[0] == 1
+            and float(op.breakpoints[0, 0]) == 0.0
+            and op.slopes[0].tolist() == [0.0, 1.0]
+            and op.intercepts[0].tolist() == [0.0, 0.0]
+        )
+        object.__setattr__(op, "_regionlab_is_relu", cached)
+    return cached
+
+
+def _univariate_roots(op: PiecewiseLinear, z, valid, sc, atol):
+    U = z.shape[1]
+    bp = op.breakpoints.expand(U, -1)
+    bmax = bp.abs().amax(1)
+    zA, zB = z[:-1], z[1:]
+    rk, lam = [], []
+    for j in range(bp.shape[1]):
+        if op.breakpoints.shape[0] == 1 and float(op.breakpoints[0, j]) == 0.0:
+            gA, gB = zA, zB
+        else:
+            gA, gB = zA - bp[:, j], zB - bp[:, j]
+
+        def mag(idx):
+            kk, uu = idx
+            m = torch.maximum(zA[idx].abs(), zB[idx].abs())
+            return torch.maximum(m, torch.maximum(bmax[uu], sc[kk]))
+
+        k, lm = _crossings(gA, gB, valid, mag, atol)
+        rk.append(k)
+        lam.append(lm)
+    return torch.cat(rk), torch.cat(lam)
+
+
+def _univariate_codes(op: PiecewiseLinear, z: Tensor, sc: Tensor, atol: float) -> Tensor:
+    """Pattern codes ``(V - 1, U)`` int16 of every unit on every interval row.
+
+    The piece is read at the interval's midpoint; a unit is on breakpoint ``j`` (code
+    ``-j``) when both its end values are within tolerance of it.
+    """
+    U = z.shape[1]
+    bp = op.breakpoints.expand(U, -1)
+    bmax = bp.abs().amax(1)
+    zA, zB = z[:-1], z[1:]
+    s = zA + zB  # twice the midpoint value
+    thr = (2 * atol) * torch.maximum(sc, bmax.amax() if bmax.numel() else sc.new_zeros(()))
+    K = bp.shape[1]
+    piece = None
+    on = []
+    for j in range(K):
+        zero = op.breakpoints.shape[0] == 1 and float(op.breakpoints[0, j]) == 0.0
+        g = s if zero else s - 2 * bp[:, j]
+        above = g > 0
+        if piece is None:
+            # codes stay int8 inside the engine (|code| <= K); a bool tensor reinterpreted
+            # as int8 is 0/1 without a copy
+            piece = above.view(torch.int8) if K == 1 else above.to(torch.int8)
+        else:
+            piece.add_(above)
+        # s is still needed by the next breakpoint unless this is the last one
+        g = g.abs() if (g is s and j < K - 1) else g.abs_()
+        cand = torch.nonzero(g <= thr.unsqueeze(1), as_tuple=True)
+        if cand[0].numel():
+            kk, uu = cand
+            b = bp[uu, j]
+            far = torch.maximum((zA[cand] - b).abs(), (zB[cand] - b).abs())
+            hit = far <= atol * torch.maximum(sc[kk], bmax[uu])
+            on.append((kk[hit], uu[hit], -(j + 1)))
+    # the smallest breakpoint index wins where tolerances overlap
+    for kk, uu, code in reversed(on):
+        piece[kk, uu] = code
+    return piece
+
+
+def _univariate_forward(op: PiecewiseLinear, z: Tensor, owned: bool) -> Tensor:
+    """Pointwise evaluation (exact, continuous) of the activation at the vertices."""
+    if _is_relu(op):
+        return z.clamp_min_(0.0) if owned else z.clamp_min(0.0)
+    if op.breakpoints.shape[0] == 1 and op.slopes.shape[0] == 1 and op.intercepts.shape[0] == 1:
+        p = torch.searchsorted(op.breakpoints[0].contiguous(), z)  # #{breakpoints < z}
+        return op.slopes[0][p] * z + op.intercepts[0][p]
+    return op.forward(z)
+
+
+def _max_args(op: MaxOp, z: Tensor) -> Tensor:
+    idx = op.index.clamp_min(0)
+    return z[:, idx]
+
+
+def _max_roots(op: MaxOp, z, valid, sc, atol):
+    U, k = op.index.shape
+    if k < 2:
+        return torch.zeros(0, dtype=torch.long, device=z.device), z.new_zeros(0)
+    pad = op.index < 0
+    v = _max_args(op, z)  # (V, U, k)
+    p, q = torch.triu_indices(k, k, 1, device=z.device)
+    g = v[:, :, p] - v[:, :, q]  # (V, U, pairs)
+    bad = pad[:, p] | pad[:, q]
+    if bool(bad.any()):
+        g = g.masked_fill(bad.unsqueeze(0), 0.0)
+    vA, vB = v[:-1], v[1:]
+
+    def mag(idx):
+        kk, uu, pp = idx
+        a, b = p[pp], q[pp]
+        m = torch.maximum(vA[kk, uu, a].abs(), vA[kk, uu, b].abs())
+        m = torch.maximum(m, torch.maximum(vB[kk, uu, a].abs(), vB[kk, uu, b].abs()))
+        return torch.maximum(m, sc[kk])
+
+    return _crossings(g[:-1], g[1:], valid, mag, atol)
+
+
+def _max_codes(op: MaxOp, z: Tensor, sc: Tensor, atol: float) -> Tensor:
+    """Argmax codes ``(V - 1, U)`` int16 at every interval's midpoint.
+
+    Arguments tied with the maximum within tolerance (identical on the interval)
+    resolve to the smallest index.
+    """
+    pad = op.index < 0
+    vm = _max_args(op, z[:-1] + z[1:])  # twice the midpoint values
     if bool(pad.any()):
         vm = vm.masked_fill(pad.unsqueeze(0), float("-inf"))
     top = vm.amax(-1, keepdim=True)
-    tol = atol * torch.maximum(top.abs(), sc.view(-1, 1, 1))
-    # arguments tied with the maximum (identical on the interval) resolve to the smallest index
-    choice = (vm >= top - tol).to(torch.uint8).argmax(-1)
-    codes = choice.to(torch.int16)
-    if par is not None:
-        merged = _merge_equal(par, codes)
-        if merged is not None:
-            starts, ends = merged
-            lo, hi, par = lo[starts], hi[ends], par[starts]
-            zc, codes, choice, rms = zc[starts], codes[starts], choice[starts], rms[starts]
-        if par.numel() == I:
-            par = None
-    return lo, hi, par, zc, codes, choice, rms
+    tol = (2 * atol) * torch.maximum(0.5 * top.abs(), sc.view(-1, 1, 1))
+    return (vm >= top - tol).to(torch.uint8).argmax(-1).to(torch.int8)
 
 
-def _apply_max(op: MaxOp, zc: Tensor, choice: Tensor) -> Tensor:
-    k = op.index.shape[1]
-    units = torch.arange(op.index.shape[0], device=zc.device) * k
-    src = op.index.reshape(-1)[units.unsqueeze(0) + choice]  # (I, U)
-    return zc.gather(2, src.unsqueeze(1).expand(-1, zc.shape[1], -1))
-
-
-def _push_linear(op, args: list[Tensor], I: int, out_shape) -> Tensor:
-    out = op.linear(*[a.reshape(I * 2, *a.shape[2:]) for a in args])
-    out = out.reshape(I, 2, *out_shape)
-    off = op.offset
-    if off is not None:
-        # ``linear`` may return a view of (or the very) input tensor (reshape, identity
-        # scale); never add the offset into a tensor another node still reads.
-        ptr = out.untyped_storage().data_ptr()
-        if any(a.untyped_storage().data_ptr() == ptr for a in args):
-            out = out.clone()
-        out[:, 0] += off
-    return out
-
-
-def _run_chunk(net: CPWLNetwork, a: Tensor, d: Tensor, numerics: Numerics, stop: int) -> dict:
-    """Partition the segments ``a + t d`` (``t`` in ``[0, 1]``) of one chunk."""
+def _run_chunk(net: CPWLNetwork, a: Tensor, b: Tensor, numerics: Numerics, stop: int) -> dict:
+    """Partition the segments ``a -> b`` of one chunk (``t`` in ``[0, 1]``)."""
     dev, dt = a.device, a.dtype
     B = a.shape[0]
     atol = float(numerics.atol)
     t_tol = atol  # t runs over [0, 1], so the tolerance is relative to the segment
-    lo = torch.zeros(B, dtype=dt, device=dev)
-    hi = torch.ones(B, dtype=dt, device=dev)
-    seg = torch.arange(B, device=dev)
-    rms_prev = torch.zeros(B, dtype=dt, device=dev)
+    t = torch.tensor([0.0, 1.0], dtype=dt, device=dev).repeat(B)
+    seg = torch.arange(B, device=dev).repeat_interleave(2)
+    scale_v = torch.zeros(2 * B, dtype=dt, device=dev)
     nodes, last = net.nodes, net.last_use
-    values: dict[int, Tensor] = {0: torch.stack([a, d], 1).reshape(B, 2, *net.input_shape)}
-    levels = []  # per nonlinear node: (codes, seg, par into the previous level, unit offset)
+    values: dict[int, Tensor] = {0: torch.stack([a, b], 1).reshape(2 * B, *net.input_shape)}
+    # per nonlinear node: pattern changes at its vertices, and where its vertices moved
+    levels, firsts = [], []
     unit_off = 0
     for i in range(1, stop + 1):
         node = nodes[i]
@@ -315,59 +315,88 @@ def _run_chunk(net: CPWLNetwork, a: Tensor, d: Tensor, numerics: Numerics, stop:
         for j in set(node.inputs):
             if last[j] <= i:
                 del values[j]
-        I = lo.numel()
         if op.kind == "linear":
-            values[i] = _push_linear(op, args, I, node.shape)
+            if isinstance(op, Dense) and args[0].dim() == 2:
+                # one fused GEMM with the bias instead of a matmul and an add pass
+                values[i] = torch.nn.functional.linear(args[0], op.weight, op.bias)
+            else:
+                values[i] = op.forward(*args)
             continue
-        z = args[0].reshape(I, 2, -1)
+        V = t.numel()
+        z = args[0].reshape(V, -1)
+        owned = last[node.inputs[0]] <= i and not any(
+            v.untyped_storage().data_ptr() == z.untyped_storage().data_ptr() for v in values.values()
+        )
         del args
+        valid = seg[1:] == seg[:-1]
+        rms, sc = _vertex_scale(z, scale_v)
         if op.kind == "univariate":
-            lo, hi, par, zc, codes, choice, rms = _refine_univariate(op, z, lo, hi, rms_prev, atol, t_tol)
-            out = _apply_univariate(op, zc, choice)
+            r_k, lam = _univariate_roots(op, z, valid, sc, atol)
         else:
-            lo, hi, par, zc, codes, choice, rms = _refine_max(op, z, lo, hi, rms_prev, atol, t_tol)
-            out = _apply_max(op, zc, choice)
-        del z, zc, choice
-        if par is not None:
-            seg = seg[par]
+            r_k, lam = _max_roots(op, z, valid, sc, atol)
+        plan = _insert_roots(t, seg, r_k, t[r_k] + (t[r_k + 1] - t[r_k]) * lam, t_tol)
+        if plan is not None:
+            z, owned = _insert_rows(z, plan), True
+            rms = _insert_rows(rms, plan)
+            scale_v = _insert_rows(scale_v, plan)
+            t, seg = plan["t"], plan["seg"]
             for j in list(values):
-                values[j] = values[j].index_select(0, par)
-        rms_prev = rms
-        values[i] = out.reshape(out.shape[0], 2, *node.shape)
-        levels.append((codes, seg, par, unit_off))
+                values[j] = _insert_rows(values[j], plan)
+            sc = torch.maximum(torch.maximum(rms, scale_v)[:-1], torch.maximum(rms, scale_v)[1:])
+        if op.kind == "univariate":
+            codes = _univariate_codes(op, z, sc, atol)
+        else:
+            codes = _max_codes(op, z, sc, atol)
+        kept, codes, jj, uu = _drop_equal(plan, codes)
+        pos = None if plan is None else plan["pos_old"]
+        if kept is not None:
+            z, rms, t, seg = z[kept], rms[kept], t[kept], seg[kept]
+            for j in list(values):
+                values[j] = values[j].index_select(0, kept)
+            new_index = torch.full((plan["t"].numel(),), -1, dtype=torch.long, device=dev)
+            new_index[kept] = torch.arange(kept.numel(), device=dev)
+            pos = new_index[pos]
+        scale_v = rms
+        V = t.numel()
+        out = _univariate_forward(op, z, owned) if op.kind == "univariate" else op.forward(z)
+        values[i] = out.reshape(V, *node.shape)
+        del z, out
+        counts = torch.bincount(seg, minlength=B)
+        firsts.append(codes[torch.cumsum(counts, 0) - counts].to(torch.int16))
+        inside = seg[jj] == seg[jj + 2]
+        jj, uu = jj[inside], uu[inside]
+        delta = (codes[jj + 1, uu] - codes[jj, uu]).to(torch.int16)
+        levels.append((jj + 1, uu + unit_off, delta, pos))
         unit_off += codes.shape[1]
-    out = values[stop]
-    I = lo.numel()
-    out = out.reshape(I, 2, -1)
-    if not bool(torch.isfinite(out).all()):
+        del codes
+    y = values[stop].reshape(t.numel(), -1)
+    if not bool(torch.isfinite(y).all()):
         raise NumericalError(
             "The network's output along a segment is not finite (overflow); rescale the inputs "
             "or the weights, or use float64 numerics."
         )
-    patterns = _collect_patterns(levels, seg, B, unit_off, I)
-    return {"lo": lo, "hi": hi, "seg": seg, "out": out, "rms": rms_prev, **patterns}
+    patterns = _collect_patterns(levels, firsts, B, unit_off, seg)
+    return {"t": t, "seg": seg, "y": y, "scale": scale_v, **patterns}
 
 
-def _collect_patterns(levels, seg_final, B, N, I_final) -> dict:
-    """First pattern of every segment and the sparse pattern changes between consecutive pieces."""
-    dev = seg_final.device
-    first = torch.zeros((B, N), dtype=torch.int16, device=dev)
+def _collect_patterns(levels, firsts, B, N, seg) -> dict:
+    """First pattern of every segment and the sparse pattern changes between consecutive pieces.
+
+    Vertices are only ever inserted (or dropped at their own level), so a change at a
+    vertex of some node's level is a change at that vertex's final position; the piece
+    that starts at final vertex ``p`` is global piece ``p - seg[p]``.
+    """
+    dev = seg.device
+    first = torch.cat(firsts, 1) if firsts else torch.zeros((B, 0), dtype=torch.int16, device=dev)
     c_piece, c_unit, c_delta = [], [], []
-    F = torch.arange(I_final, device=dev)  # first final piece of every interval of a level
-    for codes, seg, par, off in reversed(levels):
-        Il, Ul = codes.shape
-        counts = torch.bincount(seg, minlength=B)
-        seg_first = torch.cumsum(counts, 0) - counts
-        first[:, off : off + Ul] = codes[seg_first]
-        if Il > 1:
-            same = seg[1:] == seg[:-1]
-            jj, uu = torch.nonzero((codes[1:] != codes[:-1]) & same.unsqueeze(1), as_tuple=True)
-            c_piece.append(F[jj + 1])
-            c_unit.append(uu + off)
-            c_delta.append(codes[jj + 1, uu] - codes[jj, uu])
-        if par is not None:
-            cnt = torch.bincount(par, minlength=int(par[-1]) + 1)
-            F = F[torch.cumsum(cnt, 0) - cnt]
+    F = torch.arange(seg.numel(), device=dev)  # final position of every vertex of a level
+    for bv, uu, delta, pos in reversed(levels):
+        P = F[bv]
+        c_piece.append(P - seg[P])
+        c_unit.append(uu)
+        c_delta.append(delta)
+        if pos is not None:
+            F = F[pos]
     if c_piece:
         piece, unit, delta = torch.cat(c_piece), torch.cat(c_unit), torch.cat(c_delta)
         order = torch.argsort(piece * max(N, 1) + unit)
@@ -384,8 +413,8 @@ def _collect_patterns(levels, seg_final, B, N, I_final) -> dict:
 def _auto_chunk_size(net: CPWLNetwork, B: int) -> int:
     widest = max((n.size for n in net.nodes[1:]), default=1)
     # a generic network meets about one region per unit along a segment (measures.md §1)
-    est_intervals = 1 + min(net.num_units, 4096)
-    per_segment = est_intervals * widest * 2 * 8 * 3
+    est_vertices = 2 + min(net.num_units, 4096)
+    per_segment = est_vertices * widest * 8 * 4
     budget = _CPU_BUDGET
     if net.device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(net.device)
@@ -393,38 +422,67 @@ def _auto_chunk_size(net: CPWLNetwork, B: int) -> int:
     return int(max(1, min(B, budget // max(per_segment, 1))))
 
 
-def _finish_chunk(res: dict, Bc: int, atol: float, return_maps: bool) -> dict:
-    """Counts, linear pieces and local indices of one chunk, moved to the CPU."""
-    lo, hi, seg, out, rms = res["lo"], res["hi"], res["seg"], res["out"], res["rms"]
-    I = lo.numel()
-    counts = torch.bincount(seg, minlength=Bc)
+def _exact_forms(net: CPWLNetwork, x: Tensor, d: Tensor) -> Tensor:
+    """Value and derivative ``(M, 2, out)`` of the output at points ``x`` along directions ``d``.
+
+    Pushes the affine form through the network with the choices frozen at ``x``; used
+    where a difference quotient of vertex values would lose digits (short pieces).
+    """
+    from ..ir.network import choice_at
+
+    M = x.shape[0]
+    forms = torch.stack([x, d], 1).reshape(M, 2, *net.input_shape)
+    out = net.propagate_forms(forms, lambda i, n, z: choice_at(n.op, z[:, 0]))
+    return out.reshape(M, 2, -1)
+
+
+def _finish_chunk(net, res: dict, a: Tensor, b: Tensor, numerics: Numerics, return_maps: bool) -> dict:
+    """Per-piece output forms, linear pieces and local indices of one chunk, on the CPU."""
+    t, seg, y, scale_v = res["t"], res["seg"], res["y"], res["scale"]
+    Bc = a.shape[0]
+    atol = float(numerics.atol)
+    vcount = torch.bincount(seg, minlength=Bc)
+    counts = vcount - 1
+    L = torch.nonzero(seg[1:] == seg[:-1]).squeeze(1)  # left vertex of every piece
+    pseg = seg[L]
+    lo, hi = t[L], t[L + 1]
+    slope = (y[L + 1] - y[L]) / (hi - lo).unsqueeze(1)
+    value = y[L] - lo.unsqueeze(1) * slope
+    # a difference quotient over a piece of length h carries about eps / h relative
+    # error; below this length the slope is recomputed from exact forms
+    eps = torch.finfo(y.dtype).eps
+    short = torch.nonzero(hi - lo < 100 * eps / max(atol, eps)).squeeze(1)
+    if short.numel() and y.shape[1]:
+        mid = 0.5 * (lo[short] + hi[short])
+        s = pseg[short]
+        direction = b[s] - a[s]
+        exact = _exact_forms(net, a[s] + mid.unsqueeze(1) * direction, direction)
+        slope[short] = exact[:, 1]
+        value[short] = exact[:, 0] - mid.unsqueeze(1) * exact[:, 1]
+    R = L.numel()
     piece_start = torch.cumsum(counts, 0) - counts
-    c, d = out[:, 0], out[:, 1]
-    kink = torch.zeros(max(I - 1, 0), dtype=torch.long, device=lo.device)
-    if I > 1 and c.shape[1] > 0:
-        y = torch.addcmul(c[:-1], d[:-1], hi[:-1].unsqueeze(1))
-        jump = (d[1:] - d[:-1]).abs().amax(1)
-        dabs = d.abs().amax(1)
-        scale = torch.maximum(torch.maximum(dabs[1:], dabs[:-1]), y.abs().amax(1))
-        scale = torch.maximum(scale, torch.maximum(rms[1:], rms[:-1]))
-        kink = ((jump > atol * scale) & (seg[1:] == seg[:-1])).long()
-    lp = torch.cat([kink.new_zeros(1), torch.cumsum(kink, 0)]) if I else kink
-    lp = lp - lp[piece_start[seg]]
+    kink = torch.zeros(max(R - 1, 0), dtype=torch.long, device=t.device)
+    if R > 1 and y.shape[1] > 0:
+        jump = (slope[1:] - slope[:-1]).abs().amax(1)
+        sabs = slope.abs().amax(1)
+        yb = y[L[1:]].abs().amax(1)  # output at the shared breakpoint
+        S = torch.maximum(scale_v[L], scale_v[L + 1])
+        scale = torch.maximum(torch.maximum(sabs[1:], sabs[:-1]), torch.maximum(yb, torch.maximum(S[1:], S[:-1])))
+        kink = ((jump > atol * scale) & (pseg[1:] == pseg[:-1])).long()
+    lp = torch.cat([kink.new_zeros(1), torch.cumsum(kink, 0)]) if R else kink
+    lp = lp - lp[piece_start[pseg]]
     cp = res["c_piece"]
-    cseg = seg[cp]
-    edges = torch.empty(I + Bc, dtype=lo.dtype, device=lo.device)
-    edges[torch.arange(I, device=lo.device) + seg] = lo
-    edges[piece_start + counts + torch.arange(Bc, device=lo.device)] = 1.0
+    cseg = pseg[cp]
     return {
-        "t": edges.cpu(),
+        "t": t.cpu(),
         "counts": counts.cpu(),
         "first": res["first"].cpu(),
         "c_counts": torch.bincount(cseg, minlength=Bc).cpu(),
         "c_piece": (cp - piece_start[cseg]).cpu(),
         "c_unit": res["c_unit"].cpu(),
         "c_delta": res["c_delta"].cpu(),
-        "value": c.cpu() if return_maps else None,
-        "slope": d.cpu() if return_maps else None,
+        "value": value.cpu() if return_maps else None,
+        "slope": slope.cpu() if return_maps else None,
         "lp": lp.cpu(),
     }
 
@@ -443,11 +501,10 @@ def _partition_many(net, A, Bp, numerics, chunk_size, progress, return_maps, t0)
         starts = tqdm(starts, total=-(-B // chunk_size), desc="segments", unit="chunk")
     parts = []
     with torch.no_grad(), exact_mode(numerics):
-        D = Bp - A
         for s in starts:
             e = min(s + chunk_size, B)
-            res = _run_chunk(net, A[s:e], D[s:e], numerics, net.output_node)
-            parts.append(_finish_chunk(res, e - s, float(numerics.atol), return_maps))
+            res = _run_chunk(net, A[s:e], Bp[s:e], numerics, net.output_node)
+            parts.append(_finish_chunk(net, res, A[s:e], Bp[s:e], numerics, return_maps))
             del res
     counts = torch.cat([p["counts"] for p in parts])
     c_counts = torch.cat([p["c_counts"] for p in parts])
