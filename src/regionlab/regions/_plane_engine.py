@@ -256,7 +256,14 @@ class PlaneState:
         self.relabel(mapping, keep, self.P[keep], self.nv[keep])
 
 
-WINDOW = 8
+WINDOW = 16
+
+
+def _line_priority(ids: Tensor) -> Tensor:
+    """A fixed pseudo-random priority in [0, 2^31) for each line id (integer hash)."""
+    x = (ids.to(torch.int64) * 2654435761 + 0x9E3779B9) & 0x7FFFFFFF
+    x = (x ^ (x >> 15)) * 2246822519 & 0x7FFFFFFF
+    return x ^ (x >> 13)
 
 
 def _scale_tol(vals_absmax: Tensor, atol: float) -> Tensor:
@@ -337,6 +344,13 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
 
     row, j_idx = crossing.nonzero(as_tuple=True)
     r_idx, u_idx = r_u[row], u_u[row]
+    # Lines are inserted in a fixed pseudo-random order within each region: as in
+    # randomised incremental construction, this keeps the number of splits along any
+    # lineage logarithmic even when the units' order is spatially sorted (e.g. a grid
+    # of parallel lines), and the result does not depend on the order.
+    key = _line_priority(u_idx * (bp.shape[1] + 1) + j_idx)
+    order = torch.argsort(r_idx * (1 << 31) + key)
+    r_idx, u_idx, j_idx = r_idx[order], u_idx[order], j_idx[order]
     ct = torch.bincount(r_idx, minlength=R)
     start = ct.cumsum(0) - ct
     state.carry_set("par", torch.arange(R, device=dev))
