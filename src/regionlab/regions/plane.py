@@ -48,8 +48,13 @@ class Plane:
     u: Tensor
     v: Tensor
     anchors: Tensor | None = None
+    input_shape: tuple[int, ...] | None = None
 
     def __post_init__(self):
+        if self.input_shape is None:
+            # remember the points' own shape (an image, say) so a module can be traced on it
+            shape = tuple(torch.as_tensor(self.origin).shape)
+            object.__setattr__(self, "input_shape", shape if len(shape) != 1 else None)
         for name in ("origin", "u", "v"):
             t = torch.as_tensor(getattr(self, name), dtype=torch.float64).reshape(-1).cpu()
             object.__setattr__(self, name, t)
@@ -126,6 +131,7 @@ def plane_through(x0, x1, x2) -> Plane:
             [2., 0.],
             [0., 3.]], dtype=torch.float64)
     """
+    shape = tuple(torch.as_tensor(x0).shape)
     pts = [torch.as_tensor(x, dtype=torch.float64).reshape(-1).cpu() for x in (x0, x1, x2)]
     if not (pts[0].shape == pts[1].shape == pts[2].shape):
         raise ShapeError("plane_through needs three points with the same number of entries.")
@@ -143,7 +149,7 @@ def plane_through(x0, x1, x2) -> Plane:
     v = w / nw
     anchors = torch.stack([torch.zeros(2, dtype=torch.float64), torch.stack([n1, torch.zeros((), dtype=torch.float64)]),
                            torch.stack([d2 @ u, d2 @ v])])
-    return Plane(pts[0], u, v, anchors)
+    return Plane(pts[0], u, v, anchors, shape if len(shape) != 1 else None)
 
 
 def _domain_polygon(bounds) -> Tensor:
@@ -183,7 +189,8 @@ def _as_network(model, plane: Plane) -> CPWLNetwork:
     else:
         from ._common import as_network
 
-        net = as_network(model, plane.origin)
+        example = plane.origin if plane.input_shape is None else plane.origin.reshape(plane.input_shape)
+        net = as_network(model, example)
     if net.input_dim != plane.dim:
         raise ShapeError(
             f"The plane lives in a {plane.dim}-dimensional space but the network takes "

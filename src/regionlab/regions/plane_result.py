@@ -330,7 +330,7 @@ class PlanePartition:
     # ----------------------------------------------------------------------- plotting
 
     def plot(self, ax=None, *, color_by: str = "region", boundary: bool = True, edgecolor="k",
-             linewidth: float = 0.3, anchors=None, cmap: str = "tab20", title: str | None = None):
+             linewidth: float | None = None, anchors=None, cmap: str | None = None, title: str | None = None):
         """Draw the regions (coloured), their edges and the decision boundary.
 
         Parameters
