@@ -1,4 +1,4 @@
-"""Tests of regionlab.trace.load_model: TorchScript, torch.export and factory specs."""
+"""Tests of regionlab.tracing.load_model: TorchScript, torch.export and factory specs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torch import nn
 from regionlab.errors import ModelLoadError, UnsupportedOperationError
 from regionlab.ir import MaxOp
 from regionlab.testing.zoo import ZOO, mlp
-from regionlab.trace import load_model, trace
+from regionlab.tracing import load_model, trace
 
 F64 = torch.float64
 

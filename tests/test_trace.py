@@ -36,7 +36,7 @@ from regionlab.ir import (
     Sum,
 )
 from regionlab.testing.zoo import ACTIVATIONS, ZOO, init_weights, mlp
-from regionlab.trace import MultiOutput, register_op, registered_ops, trace, unregister_op
+from regionlab.tracing import MultiOutput, register_op, registered_ops, trace, unregister_op
 
 F64 = torch.float64
 TOL = 1e-10
@@ -719,12 +719,13 @@ def test_forward_flags_with_defaults_are_specialized():
     check(Flag().double().eval(), torch.zeros(1, 2, dtype=F64))
 
 
-def test_top_level_callable_and_subpackage():
-    import regionlab.trace as trace_pkg
+def test_top_level_function_and_subpackage():
+    import regionlab.tracing as tracing
 
     model = build(lambda: nn.Linear(2, 1))
+    # importing the subpackage must not shadow the top-level function
+    assert regionlab.trace is tracing.trace
     assert isinstance(regionlab.trace(model, torch.zeros(1, 2, dtype=F64)), CPWLNetwork)
-    assert isinstance(trace_pkg(model, torch.zeros(1, 2, dtype=F64)), CPWLNetwork)
 
 
 # ------------------------------------------------------------------- registry

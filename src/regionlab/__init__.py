@@ -27,8 +27,8 @@ __version__ = "0.1.0"
 # parts (plotting, CLI) never load at import time.
 _LAZY = {
     "CPWLNetwork": "regionlab.ir.network",
-    "trace": "regionlab.trace",
-    "register_op": "regionlab.trace",
+    "trace": "regionlab.tracing",
+    "register_op": "regionlab.tracing",
     "CPWLActivation": "regionlab.activations",
     "partition_segment": "regionlab.regions.segment",
     "partition_path": "regionlab.regions.segment",

@@ -146,7 +146,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int = 15
 
 def _partition(model, bounds, progress: bool):
     from .regions.plane import partition_plane
-    from .trace import trace
+    from .tracing import trace
 
     t0 = time.perf_counter()
     net = trace(model.eval(), torch.zeros(1, 2, dtype=torch.float64))

@@ -294,7 +294,7 @@ def _load_network(args, example_shape):
     import torch
 
     from ..errors import ShapeError
-    from ..trace import load_model, trace
+    from ..tracing import load_model, trace
 
     shape = tuple(args.input_shape) if args.input_shape else tuple(example_shape)
     dev = _device(args.device)

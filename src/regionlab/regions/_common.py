@@ -98,7 +98,7 @@ def as_network(model, example) -> CPWLNetwork:
         _TRACE_CACHE[model] = per_model
     net = per_model.get(key)
     if net is None:
-        from ..trace import trace  # lazy: tracing pulls in torch.fx
+        from ..tracing import trace  # lazy: tracing pulls in torch.fx
 
         # a leading batch of one makes the sample shape explicit to the tracer
         net = trace(model, example.unsqueeze(0))

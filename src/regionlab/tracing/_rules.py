@@ -1,6 +1,6 @@
 """Built-in lowering rules, registered through the public registry.
 
-Every rule receives a :class:`~regionlab.trace.TraceContext` and returns IR ops (see
+Every rule receives a :class:`~regionlab.tracing.TraceContext` and returns IR ops (see
 :func:`regionlab.register_op`). The same rule usually serves the module, the
 functional form, the tensor method and the aten overloads that ``torch.export`` emits.
 """

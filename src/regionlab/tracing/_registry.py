@@ -313,7 +313,7 @@ class TraceRule:
     Examples
     --------
     >>> import torch
-    >>> from regionlab.trace import registered_ops
+    >>> from regionlab.tracing import registered_ops
     >>> any(r.target is torch.nn.ReLU for r in registered_ops())
     True
     """
@@ -427,7 +427,7 @@ def register_op(target, rule: Callable[[TraceContext], Any] | None = None):
     >>> x = torch.randn(4, 2, dtype=torch.float64)
     >>> bool(torch.allclose(net(x), model(x)))
     True
-    >>> from regionlab.trace import unregister_op
+    >>> from regionlab.tracing import unregister_op
     >>> unregister_op(TwoReLU)
     True
     """

@@ -84,7 +84,7 @@ def load_model(spec, weights=None) -> nn.Module:
     Examples
     --------
     >>> import os, tempfile, torch
-    >>> from regionlab.trace import load_model, trace
+    >>> from regionlab.tracing import load_model, trace
     >>> model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU()).eval()
     >>> path = os.path.join(tempfile.mkdtemp(), "model.pt2")
     >>> torch.export.save(torch.export.export(model, (torch.zeros(1, 2),)), path)

@@ -8,15 +8,12 @@ custom modules, functions or tensor methods; :func:`load_model` loads TorchScrip
 Examples
 --------
 >>> import torch
->>> from regionlab.trace import trace
+>>> from regionlab.tracing import trace
 >>> model = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2)).double().eval()
 >>> net = trace(model, torch.zeros(3, dtype=torch.float64))  # one sample
 >>> net.input_shape, net.output_shape, net.num_units
 ((3,), (2,), 5)
 """
-
-import sys
-import types
 
 from . import _rules  # noqa: F401  (registers the built-in rules)
 from ._fx import trace
@@ -42,15 +39,3 @@ __all__ = [
     "MultiOutput",
     "load_model",
 ]
-
-
-class _CallableModule(types.ModuleType):
-    """Importing ``regionlab.trace`` binds the subpackage over the ``regionlab.trace``
-    function on the parent package; making the subpackage callable keeps
-    ``regionlab.trace(model, x)`` working either way."""
-
-    def __call__(self, model, example_input, **kwargs):
-        return trace(model, example_input, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
