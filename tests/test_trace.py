@@ -786,6 +786,9 @@ def test_register_op_function_and_method_and_decorator():
 def test_register_op_overrides_builtin_and_validates():
     original = [r for r in registered_ops() if r.target is nn.ReLU][0]
     model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    with torch.no_grad():
+        # negative pre-activations at the example input, where ReLU and leaky ReLU differ
+        model[0].bias.fill_(-1.0)
     register_op(nn.ReLU, lambda ctx: PiecewiseLinear.from_breakpoints([0.0], [0.0, 1.0], name="my_relu"))
     try:
         net = trace(model, torch.zeros(1, 2))
