@@ -19,7 +19,7 @@ import torch
 
 from .errors import InvalidParameterError
 
-__all__ = ["Numerics", "DEFAULT_NUMERICS", "exact_mode"]
+__all__ = ["Numerics", "DEFAULT_NUMERICS", "exact_mode", "intra_op_threads"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,32 @@ def exact_mode(numerics: Numerics = DEFAULT_NUMERICS):
     finally:
         torch.backends.cuda.matmul.allow_tf32 = old_mm
         torch.backends.cudnn.allow_tf32 = old_cudnn
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: int | None):
+    """Run a block with ``n`` intra-op CPU threads, restoring the previous count.
+
+    The exact engines' refinement loops issue many small tensor ops; on a CPU those run
+    fastest (and do not stall when other processes compete for cores) on one thread,
+    while the dense linear algebra around them keeps the default thread count.
+
+    Examples
+    --------
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with intra_op_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    old = torch.get_num_threads()
+    if n is None or n == old:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

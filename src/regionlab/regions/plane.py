@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..errors import DomainError, InvalidParameterError, NumericalError, ShapeError
 from ..ir.network import CPWLNetwork, apply_frozen
-from ..numerics import DEFAULT_NUMERICS, Numerics, exact_mode
+from ..numerics import DEFAULT_NUMERICS, Numerics, exact_mode, intra_op_threads
 from . import _polygon as poly
 from ._plane_engine import PlaneState, refine_max, refine_univariate
 
@@ -327,10 +327,11 @@ def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numeric
             forms[i] = out
         else:
             z = forms[node.inputs[0]].reshape(R, 3, -1)
-            if op.kind == "univariate":
-                par, choice, pat = refine_univariate(state, z, op)
-            else:
-                par, choice, pat = refine_max(state, z, op.index)
+            with intra_op_threads(1 if z.device.type == "cpu" else None):
+                if op.kind == "univariate":
+                    par, choice, pat = refine_univariate(state, z, op)
+                else:
+                    par, choice, pat = refine_max(state, z, op.index)
             src = node.inputs[0]
             zc = forms[src].reshape(R, 3, -1).index_select(0, par)
             for j in list(forms):
@@ -376,6 +377,12 @@ def _decision_boundary(state: PlaneState, out_forms: Tensor, numerics: Numerics)
     if R == 0 or C == 0:
         return torch.zeros((0, 2, 2), dtype=dt)
     sub = PlaneState(state.P.clone(), state.nv.clone(), numerics.atol)
+    with intra_op_threads(1 if dev.type == "cpu" else None):
+        _boundary_refine(sub, out_forms, C, dev, dt)
+    return sub.rec_seg.cpu()
+
+
+def _boundary_refine(sub: PlaneState, out_forms: Tensor, C: int, dev, dt) -> None:
     if C == 1:
         from ..ir.ops import PiecewiseLinear
 
@@ -383,7 +390,6 @@ def _decision_boundary(state: PlaneState, out_forms: Tensor, numerics: Numerics)
     else:
         index = torch.arange(C, device=dev).unsqueeze(0)
         refine_max(sub, out_forms, index)
-    return sub.rec_seg.cpu()
 
 
 def _nan_check(x: Tensor, name: str):
