@@ -61,37 +61,53 @@ def _insert_roots(t: Tensor, seg: Tensor, r_k: Tensor, r_t: Tensor, t_tol: float
     """Plan the insertion of roots ``r_t`` into the intervals starting at vertices ``r_k``.
 
     Roots within ``t_tol`` of an interval end or of the previous root of the same
-    interval are dropped, so no piece of length ``<= t_tol`` and no duplicate piece is
-    ever created. Returns ``None`` when nothing is inserted.
+    interval are not inserted, so no piece of length ``<= t_tol`` and no duplicate piece
+    is ever created; each such root is assigned to the vertex it coincides with.
+    Returns ``(plan, assign)``: ``plan`` is ``None`` when nothing is inserted, and
+    ``assign`` gives, for every root in the given order, the vertex (in the new
+    numbering) where its unit switches.
     """
-    if r_t.numel() == 0:
-        return None
+    n = r_t.numel()
+    if n == 0:
+        return None, r_k
     # lexicographic (interval, t) order: by t first, then stably by interval
-    o = torch.argsort(r_t)
-    r_k, r_t = r_k[o], r_t[o]
-    o = torch.argsort(r_k, stable=True)
-    r_k, r_t = r_k[o], r_t[o]
-    lo, hi = t[r_k], t[r_k + 1]
-    keep = (r_t - lo > t_tol) & (hi - r_t > t_tol)
-    if r_t.numel() > 1:
-        # single-linkage clusters of coincident roots collapse onto their first member
-        keep[1:] &= ~((r_k[1:] == r_k[:-1]) & (r_t[1:] - r_t[:-1] <= t_tol))
-    r_k, r_t, lo, hi = r_k[keep], r_t[keep], lo[keep], hi[keep]
-    R = r_k.numel()
-    if R == 0:
-        return None
+    order = torch.argsort(r_t)
+    order = order[torch.argsort(r_k[order], stable=True)]
+    k, tt = r_k[order], r_t[order]
+    lo, hi = t[k], t[k + 1]
+    near_lo = tt - lo <= t_tol
+    near_hi = hi - tt <= t_tol
+    # single-linkage clusters of coincident roots collapse onto their first member
+    start = torch.ones(n, dtype=torch.bool, device=t.device)
+    start[1:] = ~((k[1:] == k[:-1]) & (tt[1:] - tt[:-1] <= t_tol))
+    keep = start & ~near_lo & ~near_hi
     V = t.numel()
-    cnt = torch.bincount(r_k, minlength=V)
-    before = torch.cumsum(cnt, 0) - cnt  # roots inserted left of each old vertex
-    pos_old = torch.arange(V, device=t.device) + before
-    pos_root = r_k + before[r_k] + 1 + (torch.arange(R, device=t.device) - before[r_k])
-    t2 = t.new_empty(V + R)
-    t2[pos_old] = t
-    t2[pos_root] = r_t
-    seg2 = seg.new_empty(V + R)
-    seg2[pos_old] = seg
-    seg2[pos_root] = seg[r_k]
-    return {"t": t2, "seg": seg2, "pos_old": pos_old, "pos_root": pos_root, "k": r_k, "lam": (r_t - lo) / (hi - lo)}
+    ar = torch.arange(n, device=t.device)
+    at = torch.empty(n, dtype=torch.long, device=t.device)
+    kk, tk = k[keep], tt[keep]
+    R = kk.numel()
+    if R:
+        cnt = torch.bincount(kk, minlength=V)
+        before = torch.cumsum(cnt, 0) - cnt  # roots inserted left of each old vertex
+        pos_old = torch.arange(V, device=t.device) + before
+        pos_root = kk + before[kk] + 1 + (torch.arange(R, device=t.device) - before[kk])
+        t2 = t.new_empty(V + R)
+        t2[pos_old] = t
+        t2[pos_root] = tk
+        seg2 = seg.new_empty(V + R)
+        seg2[pos_old] = seg
+        seg2[pos_root] = seg[kk]
+        plan = {"t": t2, "seg": seg2, "pos_old": pos_old, "pos_root": pos_root, "k": kk,
+                "lam": (tk - lo[keep]) / (hi[keep] - lo[keep])}
+        at[keep] = pos_root
+    else:
+        plan, pos_old = None, torch.arange(V, device=t.device)
+    at[near_hi] = pos_old[k[near_hi] + 1]
+    at[near_lo] = pos_old[k[near_lo]]
+    first = torch.cummax(torch.where(start, ar, torch.zeros_like(ar)), 0).values
+    assign = torch.empty_like(at)
+    assign[order] = at[first]
+    return plan, assign
 
 
 def _insert_rows(f: Tensor, plan: dict) -> Tensor:
@@ -110,19 +126,24 @@ def _crossings(gA: Tensor, gB: Tensor, valid: Tensor, mag_fn, atol: float):
 
     ``gA``/``gB`` hold ``g`` at the left/right vertex of every interval row (dim 0).
     ``mag_fn(idx)`` gives the magnitude the tolerance is relative to at the candidate
-    entries. Returns the interval row and the root's position ``lam`` in ``(0, 1)``.
+    entries. Returns the roots (interval row, position ``lam`` in ``(0, 1)``, entry
+    index) and the sign changes rejected because an end value is within tolerance of
+    zero (vertex, entry index): those ends are on the switching surface.
     """
     # sign comparisons on bytes are cheaper than a product of doubles; a zero end value
     # (touching, not crossing) is rejected by the tolerance test below
-    negA = gA < 0
-    idx = torch.nonzero(negA != (gB < 0), as_tuple=True)
+    idx = torch.nonzero((gA < 0) != (gB < 0), as_tuple=True)
     ok = valid[idx[0]]
     idx = tuple(i[ok] for i in idx)
     a, b = gA[idx], gB[idx]
     tol = atol * mag_fn(idx)
-    ok = (a.abs() > tol) & (b.abs() > tol)
+    smallA, smallB = a.abs() <= tol, b.abs() <= tol
+    ok = ~smallA & ~smallB
     a, b = a[ok], b[ok]
-    return idx[0][ok], a / (a - b)
+    roots = (idx[0][ok], a / (a - b), tuple(i[ok] for i in idx[1:]))
+    touch_v = torch.cat([idx[0][smallA], idx[0][smallB] + 1])
+    touch = (touch_v, tuple(torch.cat([i[smallA], i[smallB]]) for i in idx[1:]))
+    return roots, touch
 
 
 def _vertex_scale(z: Tensor, prev: Tensor) -> tuple[Tensor, Tensor]:
@@ -183,7 +204,7 @@ def _univariate_roots(op: PiecewiseLinear, z, valid, sc, atol):
     bp = op.breakpoints.expand(U, -1)
     bmax = bp.abs().amax(1)
     zA, zB = z[:-1], z[1:]
-    rk, lam = [], []
+    parts = []
     for j in range(bp.shape[1]):
         if op.breakpoints.shape[0] == 1 and float(op.breakpoints[0, j]) == 0.0:
             gA, gB = zA, zB
@@ -195,10 +216,10 @@ def _univariate_roots(op: PiecewiseLinear, z, valid, sc, atol):
             m = torch.maximum(zA[idx].abs(), zB[idx].abs())
             return torch.maximum(m, torch.maximum(bmax[uu], sc[kk]))
 
-        k, lm = _crossings(gA, gB, valid, mag, atol)
-        rk.append(k)
-        lam.append(lm)
-    return torch.cat(rk), torch.cat(lam)
+        (k, lm, (uu,)), (tv, (tu,)) = _crossings(gA, gB, valid, mag, atol)
+        parts.append((k, lm, uu, bp[uu, j], tv, tu, bp[tu, j]))
+    k, lm, uu, bu, tv, tu, bt = (torch.cat(x) for x in zip(*parts, strict=True))
+    return (k, lm, (uu, bu)), (tv, (tu, bt))
 
 
 def _univariate_codes(op: PiecewiseLinear, z: Tensor, sc: Tensor, atol: float) -> Tensor:
@@ -259,7 +280,8 @@ def _max_args(op: MaxOp, z: Tensor) -> Tensor:
 def _max_roots(op: MaxOp, z, valid, sc, atol):
     U, k = op.index.shape
     if k < 2:
-        return torch.zeros(0, dtype=torch.long, device=z.device), z.new_zeros(0)
+        none = torch.zeros(0, dtype=torch.long, device=z.device)
+        return (none, z.new_zeros(0), (none, none)), (none, (none, none))
     pad = op.index < 0
     v = _max_args(op, z)  # (V, U, k)
     p, q = torch.triu_indices(k, k, 1, device=z.device)
@@ -276,7 +298,29 @@ def _max_roots(op: MaxOp, z, valid, sc, atol):
         m = torch.maximum(m, torch.maximum(vB[kk, uu, a].abs(), vB[kk, uu, b].abs()))
         return torch.maximum(m, sc[kk])
 
-    return _crossings(g[:-1], g[1:], valid, mag, atol)
+    (kk, lm, (uu, pp)), (tv, (tu, tp)) = _crossings(g[:-1], g[1:], valid, mag, atol)
+    idx = op.index
+    return (kk, lm, (idx[uu, p[pp]], idx[uu, q[pp]])), (tv, (idx[tu, p[tp]], idx[tu, q[tp]]))
+
+
+def _snap(z: Tensor, rows: Tensor, what, kind: str) -> None:
+    """Put switching units exactly on their switching surface at the given vertices.
+
+    A root's interpolated value misses the breakpoint by rounding; left alone, that
+    residue (say relu(1e-17)) would travel downstream and make a unit that is exactly
+    zero look positive. For a univariate unit the value becomes the breakpoint; for a
+    max unit the two tied arguments become their mean.
+    """
+    if rows.numel() == 0:
+        return
+    if kind == "univariate":
+        cols, vals = what
+        z[rows, cols] = vals
+    else:
+        cp, cq = what
+        m = 0.5 * (z[rows, cp] + z[rows, cq])
+        z[rows, cp] = m
+        z[rows, cq] = m
 
 
 def _max_codes(op: MaxOp, z: Tensor, sc: Tensor, atol: float) -> Tensor:
@@ -330,11 +374,9 @@ def _run_chunk(net: CPWLNetwork, a: Tensor, b: Tensor, numerics: Numerics, stop:
         del args
         valid = seg[1:] == seg[:-1]
         rms, sc = _vertex_scale(z, scale_v)
-        if op.kind == "univariate":
-            r_k, lam = _univariate_roots(op, z, valid, sc, atol)
-        else:
-            r_k, lam = _max_roots(op, z, valid, sc, atol)
-        plan = _insert_roots(t, seg, r_k, t[r_k] + (t[r_k + 1] - t[r_k]) * lam, t_tol)
+        find = _univariate_roots if op.kind == "univariate" else _max_roots
+        (r_k, lam, r_what), (touch_v, touch_what) = find(op, z, valid, sc, atol)
+        plan, assign = _insert_roots(t, seg, r_k, t[r_k] + (t[r_k + 1] - t[r_k]) * lam, t_tol)
         if plan is not None:
             z, owned = _insert_rows(z, plan), True
             rms = _insert_rows(rms, plan)
@@ -343,6 +385,12 @@ def _run_chunk(net: CPWLNetwork, a: Tensor, b: Tensor, numerics: Numerics, stop:
             for j in list(values):
                 values[j] = _insert_rows(values[j], plan)
             sc = torch.maximum(torch.maximum(rms, scale_v)[:-1], torch.maximum(rms, scale_v)[1:])
+            touch_v = plan["pos_old"][touch_v]
+        if assign.numel() or touch_v.numel():
+            if not owned:
+                z, owned = z.clone(), True
+            _snap(z, assign, r_what, op.kind)
+            _snap(z, touch_v, touch_what, op.kind)
         if op.kind == "univariate":
             codes = _univariate_codes(op, z, sc, atol)
         else:
@@ -741,63 +789,80 @@ def partition_path(
 
 
 def _stitch(batch: SegmentPartitionBatch, verts: Tensor, closed: bool, t0: float) -> PathPartition:
-    """Join leg partitions into one path partition, merging regions across unchanged vertices."""
+    """Join leg partitions into one path partition, merging regions across unchanged vertices.
+
+    Zero-length legs (repeated points) meet no region of positive length: their
+    parameter range joins the region that follows them (or, at the end, precedes them).
+    """
     L = len(batch)
     N = batch.first_patterns.shape[1]
-    counts = batch.num_regions
-    po = batch.piece_offsets
+    E = torch.nonzero(batch.lengths > 0).squeeze(1)
+    if E.numel() == 0:
+        E = torch.zeros(1, dtype=torch.long)  # a path through one repeated point
+    nE = E.numel()
+    counts = batch.num_regions[E]
+    po = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
     R = int(po[-1])
+    leg_pos = torch.repeat_interleave(torch.arange(nE), counts)  # effective-leg position of every piece
+    leg = E[leg_pos]
+    local = torch.arange(R) - po[leg_pos]
+    gidx = batch.piece_offsets[leg] + local  # piece index inside the batch
+    lo_local = batch.t[gidx + leg]
+    mid = leg.to(torch.float64) + 0.5 * (lo_local + batch.t[gidx + leg + 1])
+    lo = lo_local + leg.to(torch.float64)
+    starts = po[:-1]
+    lo[starts] = torch.cat([torch.zeros(1, dtype=torch.long), E[:-1] + 1]).to(torch.float64)
+    # last pattern of every leg: its first pattern plus all its changes
     leg_of_change = torch.repeat_interleave(torch.arange(L), batch.change_offsets[1:] - batch.change_offsets[:-1])
-    last = batch.first_patterns.to(torch.int32).index_put(
-        (leg_of_change, batch.change_unit), batch.change_delta.to(torch.int32), accumulate=True
-    )
     first = batch.first_patterns.to(torch.int32)
-    # region g continues region g - 1 when it opens a leg with an unchanged pattern
+    last = first.index_put((leg_of_change, batch.change_unit), batch.change_delta.to(torch.int32), accumulate=True)
+    # a piece continues the previous region when it opens a leg with an unchanged pattern
     cont = torch.zeros(R, dtype=torch.bool)
     at_vertex = torch.zeros(R, dtype=torch.bool)
-    if L > 1:
-        same = (last[:-1] == first[1:]).all(1)
-        cont[po[1:-1]] = same
-        at_vertex[po[1:-1]] = True
+    same = (last[E[:-1]] == first[E[1:]]).all(1)
+    cont[starts[1:]] = same
+    at_vertex[starts[1:]] = True
     new_index = torch.cumsum((~cont).long(), 0) - 1
     R2 = int(new_index[-1]) + 1
-    leg_of_piece = torch.repeat_interleave(torch.arange(L), counts)
-    local = torch.arange(R) - po[leg_of_piece]
-    lo = batch.t[torch.arange(R) + leg_of_piece] + leg_of_piece.to(torch.float64)
     t = torch.empty(R2 + 1, dtype=torch.float64)
     t[new_index[~cont]] = lo[~cont]
     t[-1] = float(L)
-    t[0] = 0.0
+    # witness: the middle of each region's first piece, strictly inside a leg of positive
+    # length (the middle of a region spanning a vertex may touch a switching surface there)
+    witness_t = torch.empty(R2, dtype=torch.float64)
+    witness_t[new_index[~cont]] = mid[~cont]
     # pattern changes inside legs keep their unit/delta; only their region index moves
-    cp = batch.change_piece + po[leg_of_change]
-    c_piece = [new_index[cp]]
-    c_unit = [batch.change_unit]
-    c_delta = [batch.change_delta]
-    if L > 1:
-        legs_changed = (~same).nonzero().squeeze(1)
-        ll, uu = (last[legs_changed] != first[legs_changed + 1]).nonzero(as_tuple=True)
-        lg = legs_changed[ll]
-        c_piece.append(new_index[po[lg + 1]])
+    pos_of_leg = torch.full((L,), -1, dtype=torch.long)
+    pos_of_leg[E] = torch.arange(nE)
+    mine = pos_of_leg[leg_of_change] >= 0
+    cp = batch.change_piece[mine] + po[pos_of_leg[leg_of_change[mine]]]
+    c_piece, c_unit, c_delta = [new_index[cp]], [batch.change_unit[mine]], [batch.change_delta[mine]]
+    if nE > 1:
+        changed = (~same).nonzero().squeeze(1)
+        ll, uu = (last[E[changed]] != first[E[changed + 1]]).nonzero(as_tuple=True)
+        e = changed[ll]
+        c_piece.append(new_index[starts[e + 1]])
         c_unit.append(uu)
-        c_delta.append((first[lg + 1, uu] - last[lg, uu]).to(torch.int16))
+        c_delta.append((first[E[e + 1], uu] - last[E[e], uu]).to(torch.int16))
     piece, unit, delta = torch.cat(c_piece), torch.cat(c_unit), torch.cat(c_delta)
     order = torch.argsort(piece * max(N, 1) + unit)
     # linear pieces: inside a leg from the leg's forms; across a vertex, kept apart
     kink = torch.zeros(R, dtype=torch.long)
     inner = (local > 0) & ~cont
-    prev = torch.arange(R) - 1
-    kink[inner] = (batch.linear_piece[inner] != batch.linear_piece[prev[inner]]).long()
+    lpl = batch.linear_piece[gidx]
+    kink[inner] = (lpl[inner] != lpl[inner.nonzero().squeeze(1) - 1]).long()
     kink[at_vertex & ~cont] = 1
     lp = torch.cumsum(kink[~cont], 0)
     return PathPartition(
         t=t,
         vertices=verts,
         closed=closed,
-        first_pattern=batch.first_patterns[0].clone(),
+        first_pattern=batch.first_patterns[E[0]].clone(),
         change_piece=piece[order],
         change_unit=unit[order],
         change_delta=delta[order],
         linear_piece=lp - lp[0],
+        witness_t=witness_t,
         legs=tuple(batch),
         input_shape=batch.input_shape,
         output_shape=batch.output_shape,

@@ -535,7 +535,8 @@ class PathPartition(_Pieces):
     region may span a path vertex. ``breakpoints`` are the pattern changes (path vertices
     are breakpoints only where the pattern changes there). On a closed path the first and
     last intervals can be the same region (``wraps``); :attr:`num_transitions` counts the
-    pattern changes around the loop.
+    pattern changes around the loop. A zero-length leg (a repeated point) meets no region
+    of positive length: its parameter range joins the region that follows it.
 
     Attributes
     ----------
@@ -549,6 +550,9 @@ class PathPartition(_Pieces):
     linear_piece : Tensor ``(num_regions,)`` long
         Linear piece of each region: neighbours inside one leg are merged when their
         output forms coincide; neighbours separated at a path vertex are kept apart.
+    witness_t : Tensor ``(num_regions,)``
+        Parameter of each region's witness: the middle of the region's first piece inside
+        a leg (never a path vertex, where the path may just touch a switching surface).
     legs : tuple of SegmentPartition
         The exact partition of every leg (with the per-region output forms).
     input_shape, output_shape : tuple of int
@@ -577,6 +581,7 @@ class PathPartition(_Pieces):
     change_unit: Tensor
     change_delta: Tensor
     linear_piece: Tensor
+    witness_t: Tensor
     legs: tuple
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
@@ -635,8 +640,8 @@ class PathPartition(_Pieces):
 
     @property
     def witnesses(self) -> Tensor:
-        """Flat input point ``(num_regions, input_dim)`` at the parameter midpoint of every region."""
-        return self.point(self.midpoints)
+        """Flat input point ``(num_regions, input_dim)`` inside every region (at :attr:`witness_t`)."""
+        return self.point(self.witness_t)
 
     @property
     def arclength(self) -> Tensor:
