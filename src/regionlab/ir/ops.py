@@ -344,7 +344,7 @@ class Sum(LinearOp):
         if len(xs) != len(self.coeffs):
             raise InvalidParameterError(f"Sum expects {len(self.coeffs)} inputs, got {len(xs)}.")
         out = None
-        for c, x in zip(self.coeffs, xs):
+        for c, x in zip(self.coeffs, xs, strict=True):
             term = x if c == 1.0 else c * x
             out = term if out is None else out + term
         return out

@@ -376,7 +376,6 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
         pos_w = p0.unsqueeze(1) + wr  # (A, W)
         valid_w = pos_w < ct[pr].unsqueeze(1)
         li = torch.where(valid_w, start[pr].unsqueeze(1) + pos_w, torch.zeros_like(pos_w))
-        u = u_idx[li]
         g = g_line[li]  # (A, W, 2)
         h = h_line[li]
         tl = t_line[li]

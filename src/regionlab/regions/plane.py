@@ -13,7 +13,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -301,7 +300,6 @@ def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numeric
     dev, dt = net.device, numerics.dtype
     if net.dtype != dt:
         net = net.to(dtype=dt)
-    n0 = net.input_dim
     base = torch.stack([plane.origin, plane.u, plane.v]).to(device=dev, dtype=dt)  # (3, n0)
     forms: dict[int, Tensor] = {0: base.reshape(1, 3, *net.input_shape)}
     state = PlaneState(domain.to(device=dev, dtype=dt).unsqueeze(0).clone(), torch.tensor([domain.shape[0]], device=dev), numerics.atol)
@@ -392,9 +390,3 @@ def _boundary_refine(sub: PlaneState, out_forms: Tensor, C: int, dev, dt) -> Non
         refine_max(sub, out_forms, index)
 
 
-def _nan_check(x: Tensor, name: str):
-    if not torch.isfinite(x).all():
-        raise NumericalError(f"The '{name}' parameter contains NaN or inf.")
-
-
-_ = math  # math is used by the result module through this namespace
