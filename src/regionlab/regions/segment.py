@@ -342,7 +342,7 @@ def _run_chunk(net: CPWLNetwork, a: Tensor, b: Tensor, numerics: Numerics, stop:
     """Partition the segments ``a -> b`` of one chunk (``t`` in ``[0, 1]``)."""
     dev, dt = a.device, a.dtype
     B = a.shape[0]
-    atol = float(numerics.atol)
+    atol = _effective_atol(numerics)
     t_tol = atol  # t runs over [0, 1], so the tolerance is relative to the segment
     t = torch.tensor([0.0, 1.0], dtype=dt, device=dev).repeat(B)
     seg = torch.arange(B, device=dev).repeat_interleave(2)
@@ -458,12 +458,17 @@ def _collect_patterns(levels, firsts, B, N, seg) -> dict:
 # ----------------------------------------------------------------- batched driver
 
 
-def _auto_chunk_size(net: CPWLNetwork, B: int) -> int:
+def _effective_atol(numerics: Numerics) -> float:
+    # a tolerance below the dtype's resolution would let rounding noise split pieces
+    return max(float(numerics.atol), 64 * torch.finfo(numerics.dtype).eps)
+
+
+def _auto_chunk_size(net: CPWLNetwork, B: int, workers: int = 1) -> int:
     widest = max((n.size for n in net.nodes[1:]), default=1)
     # a generic network meets about one region per unit along a segment (measures.md §1)
     est_vertices = 2 + min(net.num_units, 4096)
-    per_segment = est_vertices * widest * 8 * 4
-    budget = _CPU_BUDGET
+    per_segment = est_vertices * widest * torch.finfo(net.dtype).bits // 8 * 4
+    budget = _CPU_BUDGET // max(workers, 1)
     if net.device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(net.device)
         budget = int(free * _GPU_FRACTION)
@@ -488,7 +493,7 @@ def _finish_chunk(net, res: dict, a: Tensor, b: Tensor, numerics: Numerics, retu
     """Per-piece output forms, linear pieces and local indices of one chunk, on the CPU."""
     t, seg, y, scale_v = res["t"], res["seg"], res["y"], res["scale"]
     Bc = a.shape[0]
-    atol = float(numerics.atol)
+    atol = _effective_atol(numerics)
     vcount = torch.bincount(seg, minlength=Bc)
     counts = vcount - 1
     L = torch.nonzero(seg[1:] == seg[:-1]).squeeze(1)  # left vertex of every piece
@@ -538,22 +543,50 @@ def _finish_chunk(net, res: dict, a: Tensor, b: Tensor, numerics: Numerics, retu
 def _partition_many(net, A, Bp, numerics, chunk_size, progress, return_maps, t0) -> SegmentPartitionBatch:
     """Partition the segments ``A[i] -> Bp[i]`` (flat, on the network's device)."""
     B = A.shape[0]
+    workers = torch.get_num_threads() if net.device.type == "cpu" else 1
     if chunk_size is None:
-        chunk_size = _auto_chunk_size(net, B)
+        # every worker thread needs chunks of its own
+        chunk_size = max(1, min(_auto_chunk_size(net, B, workers), -(-B // max(workers, 1))))
     elif not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise InvalidParameterError(f"The 'chunk_size' parameter must be a positive int or None. Got {chunk_size!r} instead.")
-    starts = range(0, B, chunk_size)
+    bounds = [(s, min(s + chunk_size, B)) for s in range(0, B, chunk_size)]
+    workers = max(1, min(workers, len(bounds)))
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, total=-(-B // chunk_size), desc="segments", unit="chunk")
-    parts = []
-    with torch.no_grad(), exact_mode(numerics):
-        for s in starts:
-            e = min(s + chunk_size, B)
+        bar = tqdm(total=len(bounds), desc="segments", unit="chunk")
+
+    def job(s: int, e: int) -> dict:
+        with torch.no_grad():  # grad mode is thread-local
             res = _run_chunk(net, A[s:e], Bp[s:e], numerics, net.output_node)
-            parts.append(_finish_chunk(net, res, A[s:e], Bp[s:e], numerics, return_maps))
-            del res
+            return _finish_chunk(net, res, A[s:e], Bp[s:e], numerics, return_maps)
+
+    parts = []
+    with exact_mode(numerics):
+        if workers == 1:
+            for s, e in bounds:
+                parts.append(job(s, e))
+                if bar is not None:
+                    bar.update()
+        else:
+            # Chunks run in parallel threads with one intra-op thread each: torch releases
+            # the GIL inside its kernels, and independent chunks scale better than OpenMP
+            # teams (whose barriers stall badly on a busy machine).
+            from concurrent.futures import ThreadPoolExecutor
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                with ThreadPoolExecutor(workers) as pool:
+                    for fut in [pool.submit(job, s, e) for s, e in bounds]:
+                        parts.append(fut.result())
+                        if bar is not None:
+                            bar.update()
+            finally:
+                torch.set_num_threads(threads)
+    if bar is not None:
+        bar.close()
     counts = torch.cat([p["counts"] for p in parts])
     c_counts = torch.cat([p["c_counts"] for p in parts])
     zero = torch.zeros(1, dtype=torch.long)
