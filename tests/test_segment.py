@@ -24,7 +24,17 @@ from hypothesis import strategies as st
 
 import regionlab
 from regionlab.errors import InvalidParameterError, NumericalError, ShapeError
-from regionlab.ir import Conv, CPWLNetwork, Dense, MaxOp, PiecewiseLinear, Reshape
+from regionlab.ir import (
+    Concat,
+    Conv,
+    CPWLNetwork,
+    Dense,
+    MaxOp,
+    Node,
+    PiecewiseLinear,
+    Reshape,
+    Sum,
+)
 from regionlab.numerics import Numerics
 from regionlab.regions.segment import network_partition_path, network_partition_segment
 from regionlab.regions.segment_result import PathPartition, SegmentPartition, SegmentPartitionBatch
@@ -314,6 +324,51 @@ def test_conv_maxpool_net_built_from_ir_ops():
     # images in the model's shape and flat points give the same partition
     flat = regionlab.partition_segment(net, a.reshape(-1), b.reshape(-1))
     assert torch.equal(flat.t, part.t)
+
+
+def residual_net(seed=0, integer=False):
+    """A DAG: two skip connections (Sum, Concat) keep earlier values alive across splits."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def w(*shape):
+        x = torch.randn(*shape, generator=gen, dtype=DT)
+        return x.round() if integer else x
+
+    nodes = [
+        Node(None, (), (3,), "x"),
+        Node(Dense(w(5, 3), w(5)), (0,), (5,), "fc1"),
+        Node(PiecewiseLinear.relu(), (1,), (5,), "r1"),
+        Node(Dense(w(5, 5), w(5)), (2,), (5,), "fc2"),
+        Node(PiecewiseLinear.leaky_relu(0.25), (3,), (5,), "r2"),
+        Node(Sum((1.0, -0.5)), (4, 2), (5,), "res"),  # r1 is still alive here
+        Node(Concat(0), (5, 2), (10,), "cat0"),
+        Node(MaxOp(torch.arange(10).reshape(5, 2), (5,)), (6,), (5,), "max"),
+        Node(Concat(0), (7, 0), (8,), "cat"),  # and the input is alive up to here
+        Node(Dense(w(4, 8), w(4)), (8,), (4,), "fc3"),
+        Node(PiecewiseLinear.abs(), (9,), (4,), "abs"),
+        Node(Dense(w(2, 4)), (10,), (2,), "out"),
+    ]
+    return CPWLNetwork(nodes)
+
+
+@pytest.mark.parametrize("integer", [False, True])
+def test_dag_with_skip_connections_matches_oracle(integer):
+    net = residual_net(seed=3, integer=integer)
+    gen = torch.Generator().manual_seed(4)
+    a, b = (torch.randn(2, 3, generator=gen, dtype=DT) * 3).round() if integer else torch.randn(2, 3, generator=gen, dtype=DT) * 3
+    part = assert_matches_oracle(net, a, b, atol=1e-7)
+    check_invariants(net, part)
+    assert part.num_regions > 3
+
+
+def test_pure_linear_network_and_progress_bar():
+    net = CPWLNetwork.sequential((2,), [Dense(torch.tensor([[1.0, 2.0]], dtype=DT), torch.tensor([0.5], dtype=DT))])
+    threads = torch.get_num_threads()
+    batch = regionlab.partition_segment(net, torch.zeros(3, 2), torch.ones(3, 2), progress=True, chunk_size=1)
+    assert torch.get_num_threads() == threads
+    assert batch.num_regions.tolist() == [1, 1, 1] and batch.first_patterns.shape == (3, 0)
+    assert batch[0].patterns.shape == (1, 0)
+    np.testing.assert_allclose(batch[0].output_slope.numpy(), [[3.0]])
 
 
 # ----------------------------------------------------------- degenerate networks

@@ -1,14 +1,18 @@
 """Exact partition of segments and polylines of the input space into activation regions.
 
 Along a segment ``x(t) = a + t (b - a)``, ``t`` in ``[0, 1]``, every node of a CPWL
-network is piecewise affine in ``t``. The engine walks the IR in topological order and
-keeps, for every segment, a sorted list of intervals of ``t`` on which all live node
-values are affine; each interval carries those values as affine forms ``c + t d``.
-At a univariate node the interval is split where a unit's pre-activation crosses one
-of its breakpoints; at a max node it is split where a unit's argmax changes. The
-choices are then frozen on every child interval and the forms pushed through the node.
-All of this is vectorised over (segment, interval, unit); there is no Python loop
-over segments, intervals or units.
+network is piecewise affine in ``t``. The engine walks the IR in topological order
+(layer-by-layer interval splitting) and keeps, for every segment, the sorted vertices
+``t_0 = 0 < t_1 < ... = 1`` between which all live node values are affine; each value
+is stored at the vertices, which is the affine form of every interval in two-point form
+(value at both ends instead of ``c + t d``). At a univariate node a vertex is inserted
+where a unit's pre-activation crosses one of its breakpoints strictly inside an
+interval; at a max node where two arguments of a unit tie, after which sub-intervals
+whose argmax did not change are merged again. Every live value is interpolated at the
+new vertices (exact: it is affine there), the node is evaluated pointwise, and its
+codes are read at the interval midpoints. Linear nodes are applied to the vertex values
+with their own ``forward`` (no dense matrices; one GEMM column per vertex). Everything
+is vectorised over (segment, vertex, unit); chunks of segments run in parallel threads.
 
 Examples
 --------
@@ -708,11 +712,21 @@ def partition_segment(
 
     Notes
     -----
-    Layer-by-layer interval splitting (measures.md §1; the 1-D case of edge
-    subdivision, Berzins 2023, arXiv:2306.07212): cost about
-    ``regions x width`` per layer plus the linear layers applied to two columns per
-    interval. A zero-length segment gives one region. A unit identically on a
-    breakpoint over a region is coded ``-j`` and splits nothing.
+    Layer-by-layer interval splitting, the 1-D case of edge subdivision (Berzins,
+    ICML 2023): every node is evaluated at the vertices found so far (one GEMM column
+    per vertex for dense layers) and new vertices are inserted where a unit switches,
+    so the cost is about ``regions x width`` per layer. Roots are computed from the
+    two end values of each interval and put the switching unit exactly on its
+    breakpoint, so units that are exactly zero downstream stay exactly zero. A
+    zero-length segment gives one region. A unit identically on a breakpoint over a
+    region is coded ``-j`` and splits nothing. Slopes of the output along the segment
+    come from the vertex values, or, on pieces shorter than ``100 eps / atol``, from
+    affine forms pushed through the network with the piece's choices frozen, so that
+    they are accurate to about ``atol``.
+
+    On the CPU, chunks of segments run in ``torch.get_num_threads()`` Python threads
+    with one intra-op thread each (set back afterwards); use ``chunk_size`` to bound
+    memory.
 
     Examples
     --------
