@@ -256,7 +256,7 @@ class PlaneState:
         self.relabel(mapping, keep, self.P[keep], self.nv[keep])
 
 
-WINDOW = 16
+WINDOW = 8
 
 
 def _line_priority(ids: Tensor) -> Tensor:
@@ -363,8 +363,6 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
     # W lines at a time and splitting at the first one that really cuts it: lines
     # that miss a small fragment are skipped in bulk, so the number of steps grows
     # with the splits along one lineage rather than with the number of lines.
-    W = WINDOW
-    wr = torch.arange(W, device=dev)
     while r_idx.numel():
         par = state.carry_get("par")
         ptr = state.carry_get("ptr")
@@ -373,6 +371,9 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
             break
         pr = par[act]
         p0 = ptr[act]
+        # wide windows only while fragments still have many lines to test
+        W = WINDOW if int((ct[pr] - p0).max()) <= 8 * WINDOW else 4 * WINDOW
+        wr = torch.arange(W, device=dev)
         pos_w = p0.unsqueeze(1) + wr  # (A, W)
         valid_w = pos_w < ct[pr].unsqueeze(1)
         li = torch.where(valid_w, start[pr].unsqueeze(1) + pos_w, torch.zeros_like(pos_w))
