@@ -461,6 +461,29 @@ def test_dead_unit_switch_is_not_a_new_linear_piece():
     assert part2.num_regions == 2 and part2.num_linear_pieces == 1
 
 
+def test_rounding_residues_at_ties_do_not_create_codes_or_kinks():
+    # found by Hypothesis: a max tie on an interval where everything downstream is zero
+    # leaves a 1e-17 residue; it must not read as a positive unit or a bent output
+    def D(w, b=None):
+        return Dense(torch.tensor(w, dtype=DT), None if b is None else torch.tensor(b, dtype=DT))
+
+    net1 = CPWLNetwork.sequential((2,), [
+        D([[0.0, 0.0], [-1.0, 0.0], [0.0, 0.0]]), PiecewiseLinear.hardtanh(),
+        D([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [0.0, 0.0, 0.0]),
+        MaxOp(torch.tensor([[0, 1, 2]]), (1,)), D([[1.0]]), PiecewiseLinear.relu(), D([[1.0]]),
+    ])
+    net2 = CPWLNetwork.sequential((2,), [
+        D([[0.0, 0.0]] * 5 + [[0.0, 1.0]], [0.0] * 6), MaxOp(torch.tensor([[0, 1, 2], [3, 4, 5]]), (2,)),
+        D([[0.0, 1.0]]), PiecewiseLinear.relu(), D([[1.0]]), PiecewiseLinear.relu(), D([[0.0]]),
+        PiecewiseLinear.relu(), D([[0.0]]),
+    ])
+    for net, a, b, pieces in [(net1, [-1.0, 0.0], [2.0, 0.0], 2), (net2, [0.0, -1.0], [0.0, 2.0], 1)]:
+        for p, q in ((a, b), (b, a)):
+            part = assert_matches_oracle(net, p, q)
+            check_invariants(net, part)
+            assert part.num_linear_pieces == pieces
+
+
 # ------------------------------------------------------------------ closed forms
 
 

@@ -150,15 +150,25 @@ def _crossings(gA: Tensor, gB: Tensor, valid: Tensor, mag_fn, atol: float):
     return roots, touch
 
 
-def _vertex_scale(z: Tensor, prev: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-vertex root-mean-square size of a node's input, and the per-interval tolerance scale.
+def _vertex_rms(z: Tensor) -> Tensor:
+    """Root-mean-square size of a node's input at every vertex."""
+    return torch.linalg.vector_norm(z, dim=1) / max(z.shape[1], 1) ** 0.5
 
-    The interval scale also looks at the previous nonlinear node's input, so that a
-    layer whose values all cancel to rounding noise is not mistaken for a large one.
+
+def _segment_max(v: Tensor, seg: Tensor, B: int) -> Tensor:
+    return v.new_zeros(B).scatter_reduce_(0, seg, v, "amax")
+
+
+def _interval_scale(rms: Tensor, prev: Tensor, seg: Tensor, seg_scale: Tensor) -> Tensor:
+    """The magnitude tolerances are relative to, for every interval row.
+
+    The size of the node's input at the interval's ends, and along its whole segment
+    (``seg_scale``, which also covers the previous nonlinear node): near a point where
+    every unit of a layer vanishes, or where a layer cancels to rounding noise, the local
+    size alone would make that noise look significant.
     """
-    rms = torch.linalg.vector_norm(z, dim=1) / max(z.shape[1], 1) ** 0.5
     both = torch.maximum(rms, prev)
-    return rms, torch.maximum(both[:-1], both[1:])
+    return torch.maximum(torch.maximum(both[:-1], both[1:]), seg_scale[seg[:-1]])
 
 
 def _drop_equal(plan, codes: Tensor):
@@ -351,6 +361,7 @@ def _run_chunk(net: CPWLNetwork, a: Tensor, b: Tensor, numerics: Numerics, stop:
     t = torch.tensor([0.0, 1.0], dtype=dt, device=dev).repeat(B)
     seg = torch.arange(B, device=dev).repeat_interleave(2)
     scale_v = torch.zeros(2 * B, dtype=dt, device=dev)
+    prev_seg = torch.zeros(B, dtype=dt, device=dev)  # previous nonlinear node's size per segment
     nodes, last = net.nodes, net.last_use
     values: dict[int, Tensor] = {0: torch.stack([a, b], 1).reshape(2 * B, *net.input_shape)}
     # per nonlinear node: pattern changes at its vertices, and where its vertices moved
@@ -377,7 +388,10 @@ def _run_chunk(net: CPWLNetwork, a: Tensor, b: Tensor, numerics: Numerics, stop:
         )
         del args
         valid = seg[1:] == seg[:-1]
-        rms, sc = _vertex_scale(z, scale_v)
+        rms = _vertex_rms(z)
+        this_seg = _segment_max(rms, seg, B)
+        seg_scale = torch.maximum(this_seg, prev_seg)
+        sc = _interval_scale(rms, scale_v, seg, seg_scale)
         find = _univariate_roots if op.kind == "univariate" else _max_roots
         (r_k, lam, r_what), (touch_v, touch_what) = find(op, z, valid, sc, atol)
         plan, assign = _insert_roots(t, seg, r_k, t[r_k] + (t[r_k + 1] - t[r_k]) * lam, t_tol)
@@ -388,7 +402,7 @@ def _run_chunk(net: CPWLNetwork, a: Tensor, b: Tensor, numerics: Numerics, stop:
             t, seg = plan["t"], plan["seg"]
             for j in list(values):
                 values[j] = _insert_rows(values[j], plan)
-            sc = torch.maximum(torch.maximum(rms, scale_v)[:-1], torch.maximum(rms, scale_v)[1:])
+            sc = _interval_scale(rms, scale_v, seg, seg_scale)
             touch_v = plan["pos_old"][touch_v]
         if assign.numel() or touch_v.numel():
             if not owned:
@@ -408,7 +422,7 @@ def _run_chunk(net: CPWLNetwork, a: Tensor, b: Tensor, numerics: Numerics, stop:
             new_index = torch.full((plan["t"].numel(),), -1, dtype=torch.long, device=dev)
             new_index[kept] = torch.arange(kept.numel(), device=dev)
             pos = new_index[pos]
-        scale_v = rms
+        scale_v, prev_seg = rms, this_seg
         V = t.numel()
         out = _univariate_forward(op, z, owned) if op.kind == "univariate" else op.forward(z)
         values[i] = out.reshape(V, *node.shape)
@@ -428,7 +442,7 @@ def _run_chunk(net: CPWLNetwork, a: Tensor, b: Tensor, numerics: Numerics, stop:
             "or the weights, or use float64 numerics."
         )
     patterns = _collect_patterns(levels, firsts, B, unit_off, seg)
-    return {"t": t, "seg": seg, "y": y, "scale": scale_v, **patterns}
+    return {"t": t, "seg": seg, "y": y, "scale": scale_v, "seg_scale": prev_seg, **patterns}
 
 
 def _collect_patterns(levels, firsts, B, N, seg) -> dict:
@@ -525,6 +539,10 @@ def _finish_chunk(net, res: dict, a: Tensor, b: Tensor, numerics: Numerics, retu
         yb = y[L[1:]].abs().amax(1)  # output at the shared breakpoint
         S = torch.maximum(scale_v[L], scale_v[L + 1])
         scale = torch.maximum(torch.maximum(sabs[1:], sabs[:-1]), torch.maximum(yb, torch.maximum(S[1:], S[:-1])))
+        # sizes along the whole segment: where the output vanishes locally, rounding
+        # residues must not count as kinks
+        seg_size = torch.maximum(res["seg_scale"], _segment_max(y.abs().amax(1), seg, Bc))
+        scale = torch.maximum(scale, seg_size[pseg[1:]])
         kink = ((jump > atol * scale) & (pseg[1:] == pseg[:-1])).long()
     lp = torch.cat([kink.new_zeros(1), torch.cumsum(kink, 0)]) if R else kink
     lp = lp - lp[piece_start[pseg]]
