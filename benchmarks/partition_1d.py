@@ -4,12 +4,14 @@ Network: ``torch.manual_seed(0)`` 784-256-256-256-10 ReLU MLP with PyTorch's def
 initialisation, converted to float64. Segments: 1,000 pairs of standard Gaussian points
 (``torch.Generator`` seeded with 1), all in one batched call.
 
-Run ``python benchmarks/partition_1d.py [--segments N] [--chunk-size C] [--repeat R]``.
+Run ``python benchmarks/partition_1d.py [--segments N] [--chunk-size C] [--repeat R] [--threads T]``.
+The engine runs chunks of segments in ``torch.get_num_threads()`` threads on the CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import torch
@@ -48,7 +50,10 @@ def main() -> None:
     ap.add_argument("--chunk-size", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     net, how = to_network(build_model())
     net = net.to(device=args.device)
@@ -71,6 +76,7 @@ def main() -> None:
           f"mean linear pieces {batch.num_linear_pieces.double().mean():.1f})")
     print(f"time: {best:.3f} s (best of {args.repeat})")
     print(f"breakpoints per second: {total / best:,.0f}")
+    print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":
