@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import time
+import weakref
 
 import torch
 from torch import Tensor
@@ -198,8 +199,11 @@ def _drop_equal(plan, codes: Tensor):
     return kept, codes, jj, uu
 
 
+_RELU_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _is_relu(op: PiecewiseLinear) -> bool:
-    cached = getattr(op, "_regionlab_is_relu", None)
+    cached = _RELU_CACHE.get(op)
     if cached is None:
         cached = (
             op.breakpoints.shape == (1, 1)
@@ -209,7 +213,7 @@ def _is_relu(op: PiecewiseLinear) -> bool:
             and op.slopes[0].tolist() == [0.0, 1.0]
             and op.intercepts[0].tolist() == [0.0, 0.0]
         )
-        object.__setattr__(op, "_regionlab_is_relu", cached)
+        _RELU_CACHE[op] = cached
     return cached
 
 
