@@ -81,15 +81,13 @@ def as_network(model, example) -> CPWLNetwork:
             f"The 'model' parameter must be a torch.nn.Module or a regionlab CPWLNetwork. "
             f"Got {type(model).__name__} instead."
         )
+    # the example runs through the model itself: give it the model's dtype and device
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float64)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     if isinstance(example, (tuple, list, torch.Size)) and all(isinstance(s, int) for s in example):
-        shape = tuple(int(s) for s in example)
-        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float64)
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        example = torch.zeros(shape, dtype=dtype, device=device)
+        example = torch.zeros(tuple(int(s) for s in example), dtype=dtype, device=device)
     else:
-        example = torch.as_tensor(example)
-        if not example.is_floating_point():
-            example = example.to(torch.float64)
+        example = torch.as_tensor(example).to(device=device, dtype=dtype)
     shape = tuple(example.shape)
     key = (_signature(model), shape)
     per_model = _TRACE_CACHE.get(model)
