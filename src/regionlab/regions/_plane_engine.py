@@ -118,7 +118,7 @@ class PlaneState:
 
     def line_values(self, idx: Tensor, g: Tensor, h: Tensor) -> Tensor:
         Pa = self.P[idx]
-        return (Pa * g.unsqueeze(1)).sum(-1) + h.unsqueeze(1)
+        return Pa[..., 0] * g[:, 0:1] + Pa[..., 1] * g[:, 1:2] + h.unsqueeze(1)
 
     def split_step(self, idx: Tensor, g: Tensor, h: Tensor, tol: Tensor):
         """Split fragments ``idx`` by lines ``g . p + h = 0``.
@@ -184,8 +184,8 @@ class PlaneState:
         has = torch.stack([k0 >= 0, k1 >= 0], 1)  # (n, 2)
         kk = torch.stack([k0, k1], 1).clamp_min(0)
         gv, hv, tv = g[kk], h[kk], tol[kk]  # (n, 2, 2), (n, 2), (n, 2)
-        va = (gv * a.unsqueeze(1)).sum(-1) + hv
-        vb = (gv * b.unsqueeze(1)).sum(-1) + hv
+        va = gv[..., 0] * a[:, 0:1] + gv[..., 1] * a[:, 1:2] + hv
+        vb = gv[..., 0] * b[:, 0:1] + gv[..., 1] * b[:, 1:2] + hv
         ca = (va > tv).to(torch.int8) - (va < -tv).to(torch.int8)
         cb = (vb > tv).to(torch.int8) - (vb < -tv).to(torch.int8)
         cross = has & ((ca.to(torch.int16) * cb.to(torch.int16)) < 0)
@@ -208,8 +208,8 @@ class PlaneState:
         newk = new_ids[kk]  # (n, 2)
         pid = torch.where(neg, newk.unsqueeze(2), ids.unsqueeze(2))  # (n, 2, 3)
         d = (b - a).unsqueeze(1)
-        pa = torch.where((starts == 0).unsqueeze(-1), a.unsqueeze(1), a.unsqueeze(1) + starts.unsqueeze(-1) * d)
-        pb = torch.where((ends == 1).unsqueeze(-1), b.unsqueeze(1), a.unsqueeze(1) + ends.unsqueeze(-1) * d)
+        pa = torch.addcmul(a.unsqueeze(1), starts.unsqueeze(-1), d)  # (n, 3, 2)
+        pb = torch.addcmul(a.unsqueeze(1), ends.unsqueeze(-1), d)
         # the first piece (always non-empty) overwrites the record, others are appended
         self._rid[sel] = pid[:, :, 0]
         self._rseg[sel] = torch.stack([pa[:, 0], pb[:, 0]], 1)
@@ -381,7 +381,7 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
         h = h_line[li]
         tl = t_line[li]
         Pa = state.P[act]
-        vals = torch.einsum("avc,awc->awv", Pa, g) + h.unsqueeze(-1)
+        vals = torch.baddbmm(h.unsqueeze(-1), g, Pa.transpose(1, 2))  # (A, W, V)
         vmask = poly.valid_mask(state.nv[act], Pa.shape[1]).unsqueeze(1)
         thr = tl.unsqueeze(-1)
         has_pos = ((vals > thr) & vmask).any(-1)
@@ -410,7 +410,8 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
         first_pair = cnt.cumsum(0) - cnt
         li = start[par[frag]] + torch.arange(total, device=dev) - first_pair[frag]
         c = poly.vertex_mean(state.P, state.nv)
-        val = (c[frag] * g_line[li]).sum(-1) + h_line[li]
+        cf, gl = c[frag], g_line[li]
+        val = cf[:, 0] * gl[:, 0] + cf[:, 1] * gl[:, 1] + h_line[li]
         up = val > 0
         choice.index_put_((frag[up], u_idx[li[up]]), torch.ones(int(up.sum()), dtype=choice.dtype, device=dev), accumulate=True)
     oc = on_code[par]

@@ -289,11 +289,14 @@ def partition_plane(
     from .plane_result import PlanePartition
 
     t0 = time.perf_counter()
-    with exact_mode(numerics):
+    # The engine issues many small tensor ops: on a CPU one intra-op thread is as fast
+    # on an idle machine and far faster on a busy one (OpenMP threads stall on cores
+    # that other processes hold).
+    with exact_mode(numerics), intra_op_threads(1 if net.device.type == "cpu" else None):
         state, patterns, out_forms = _partition(net, plane, domain, numerics, progress)
         boundary = _decision_boundary(state, out_forms, numerics) if decision_boundary else None
-    elapsed = time.perf_counter() - t0
-    return PlanePartition._from_engine(net, plane, domain, state, patterns, out_forms, boundary, numerics, elapsed)
+        elapsed = time.perf_counter() - t0
+        return PlanePartition._from_engine(net, plane, domain, state, patterns, out_forms, boundary, numerics, elapsed)
 
 
 def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numerics, progress: bool):
@@ -325,11 +328,10 @@ def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numeric
             forms[i] = out
         else:
             z = forms[node.inputs[0]].reshape(R, 3, -1)
-            with intra_op_threads(1 if z.device.type == "cpu" else None):
-                if op.kind == "univariate":
-                    par, choice, pat = refine_univariate(state, z, op)
-                else:
-                    par, choice, pat = refine_max(state, z, op.index)
+            if op.kind == "univariate":
+                par, choice, pat = refine_univariate(state, z, op)
+            else:
+                par, choice, pat = refine_max(state, z, op.index)
             src = node.inputs[0]
             zc = forms[src].reshape(R, 3, -1).index_select(0, par)
             for j in list(forms):
@@ -375,8 +377,7 @@ def _decision_boundary(state: PlaneState, out_forms: Tensor, numerics: Numerics)
     if R == 0 or C == 0:
         return torch.zeros((0, 2, 2), dtype=dt)
     sub = PlaneState(state.P.clone(), state.nv.clone(), numerics.atol)
-    with intra_op_threads(1 if dev.type == "cpu" else None):
-        _boundary_refine(sub, out_forms, C, dev, dt)
+    _boundary_refine(sub, out_forms, C, dev, dt)
     return sub.rec_seg.cpu()
 
 
