@@ -133,7 +133,8 @@ def _crossings(gA: Tensor, gB: Tensor, valid: Tensor, mag_fn, atol: float):
     ``mag_fn(idx)`` gives the magnitude the tolerance is relative to at the candidate
     entries. Returns the roots (interval row, position ``lam`` in ``(0, 1)``, entry
     index) and the sign changes rejected because an end value is within tolerance of
-    zero (vertex, entry index): those ends are on the switching surface.
+    zero (row, 0 for the left end or 1 for the right one, entry index): those ends are
+    on the switching surface.
     """
     # sign comparisons on bytes are cheaper than a product of doubles; a zero end value
     # (touching, not crossing) is rejected by the tolerance test below
@@ -146,8 +147,9 @@ def _crossings(gA: Tensor, gB: Tensor, valid: Tensor, mag_fn, atol: float):
     ok = ~smallA & ~smallB
     a, b = a[ok], b[ok]
     roots = (idx[0][ok], a / (a - b), tuple(i[ok] for i in idx[1:]))
-    touch_v = torch.cat([idx[0][smallA], idx[0][smallB] + 1])
-    touch = (touch_v, tuple(torch.cat([i[smallA], i[smallB]]) for i in idx[1:]))
+    rows = torch.cat([idx[0][smallA], idx[0][smallB]])
+    right = torch.cat([torch.zeros_like(idx[0][smallA]), torch.ones_like(idx[0][smallB])])
+    touch = (rows, right, tuple(torch.cat([i[smallA], i[smallB]]) for i in idx[1:]))
     return roots, touch
 
 
@@ -234,8 +236,8 @@ def _univariate_roots(op: PiecewiseLinear, z, valid, sc, atol):
             m = torch.maximum(zA[idx].abs(), zB[idx].abs())
             return torch.maximum(m, torch.maximum(bmax[uu], sc[kk]))
 
-        (k, lm, (uu,)), (tv, (tu,)) = _crossings(gA, gB, valid, mag, atol)
-        parts.append((k, lm, uu, bp[uu, j], tv, tu, bp[tu, j]))
+        (k, lm, (uu,)), (tr, side, (tu,)) = _crossings(gA, gB, valid, mag, atol)
+        parts.append((k, lm, uu, bp[uu, j], tr + side, tu, bp[tu, j]))
     k, lm, uu, bu, tv, tu, bt = (torch.cat(x) for x in zip(*parts, strict=True))
     return (k, lm, (uu, bu)), (tv, (tu, bt))
 
@@ -291,34 +293,56 @@ def _univariate_forward(op: PiecewiseLinear, z: Tensor, owned: bool) -> Tensor:
 
 
 def _max_args(op: MaxOp, z: Tensor) -> Tensor:
-    idx = op.index.clamp_min(0)
-    return z[:, idx]
-
-
-def _max_roots(op: MaxOp, z, valid, sc, atol):
-    U, k = op.index.shape
-    if k < 2:
-        none = torch.zeros(0, dtype=torch.long, device=z.device)
-        return (none, z.new_zeros(0), (none, none)), (none, (none, none))
-    pad = op.index < 0
-    v = _max_args(op, z)  # (V, U, k)
-    p, q = torch.triu_indices(k, k, 1, device=z.device)
-    g = v[:, :, p] - v[:, :, q]  # (V, U, pairs)
-    bad = pad[:, p] | pad[:, q]
-    if bool(bad.any()):
-        g = g.masked_fill(bad.unsqueeze(0), 0.0)
-    vA, vB = v[:-1], v[1:]
-
-    def mag(idx):
-        kk, uu, pp = idx
-        a, b = p[pp], q[pp]
-        m = torch.maximum(vA[kk, uu, a].abs(), vA[kk, uu, b].abs())
-        m = torch.maximum(m, torch.maximum(vB[kk, uu, a].abs(), vB[kk, uu, b].abs()))
-        return torch.maximum(m, sc[kk])
-
-    (kk, lm, (uu, pp)), (tv, (tu, tp)) = _crossings(g[:-1], g[1:], valid, mag, atol)
+    """Arguments ``(V, U, k)`` of every max unit at every vertex (``-inf`` where padded)."""
     idx = op.index
-    return (kk, lm, (idx[uu, p[pp]], idx[uu, q[pp]])), (tv, (idx[tu, p[tp]], idx[tu, q[tp]]))
+    v = z.index_select(1, idx.clamp_min(0).reshape(-1)).view(z.shape[0], *idx.shape)
+    if bool((idx < 0).any()):
+        v = v.masked_fill((idx < 0).unsqueeze(0), float("-inf"))
+    return v
+
+
+def _argmax_tol(v: Tensor, scale: Tensor, atol: float) -> Tensor:
+    """Index of the maximal argument; arguments tied within tolerance give the smallest index."""
+    top = v.amax(-1, keepdim=True)
+    tol = atol * torch.maximum(top.abs(), scale.view(-1, *([1] * (v.dim() - 1))))
+    return (v >= top - tol).to(torch.uint8).argmax(-1)
+
+
+def _max_roots(op: MaxOp, z, valid, sv, sc, atol):
+    """Where the argmax of a unit changes inside an interval.
+
+    The upper envelope of affine functions is convex, so an argument that is maximal at
+    both ends of an interval is maximal all along it: only (interval, unit) pairs whose
+    end argmaxes differ are searched, over all pairwise ties of their arguments (ties
+    that do not change the argmax are merged away afterwards).
+    """
+    U, k = op.index.shape
+    none = torch.zeros(0, dtype=torch.long, device=z.device)
+    if k < 2:
+        return (none, z.new_zeros(0), (none, none)), (none, (none, none))
+    v = _max_args(op, z)
+    am = _argmax_tol(v, sv, atol)
+    kk, uu = torch.nonzero((am[:-1] != am[1:]) & valid.unsqueeze(1), as_tuple=True)
+    p, q = torch.triu_indices(k, k, 1, device=z.device)
+    vA, vB = v[kk, uu], v[kk + 1, uu]  # (C, k)
+    gA, gB = vA[:, p] - vA[:, q], vB[:, p] - vB[:, q]
+    pad = (op.index < 0)[uu]
+    bad = pad[:, p] | pad[:, q]
+    gA, gB = gA.masked_fill(bad, 0.0), gB.masked_fill(bad, 0.0)
+
+    def mag(ix):
+        c, pp = ix
+        a, b = p[pp], q[pp]
+        m = torch.maximum(vA[c, a].abs(), vA[c, b].abs())
+        m = torch.maximum(m, torch.maximum(vB[c, a].abs(), vB[c, b].abs()))
+        return torch.maximum(m, sc[kk[c]])
+
+    ones = torch.ones(kk.numel(), dtype=torch.bool, device=z.device)
+    (c, lm, (pp,)), (tc, side, (tp,)) = _crossings(gA, gB, ones, mag, atol)
+    idx = op.index
+    roots = (kk[c], lm, (idx[uu[c], p[pp]], idx[uu[c], q[pp]]))
+    touch = (kk[tc] + side, (idx[uu[tc], p[tp]], idx[uu[tc], q[tp]]))
+    return roots, touch
 
 
 def _snap(z: Tensor, rows: Tensor, what, kind: str) -> None:
@@ -341,19 +365,22 @@ def _snap(z: Tensor, rows: Tensor, what, kind: str) -> None:
         z[rows, cq] = m
 
 
-def _max_codes(op: MaxOp, z: Tensor, sc: Tensor, atol: float) -> Tensor:
-    """Argmax codes ``(V - 1, U)`` int16 at every interval's midpoint.
+def _max_codes(op: MaxOp, z: Tensor, sv: Tensor, sc: Tensor, atol: float) -> Tensor:
+    """Argmax codes ``(V - 1, U)`` int8 of every interval row.
 
-    Arguments tied with the maximum within tolerance (identical on the interval)
-    resolve to the smallest index.
+    By convexity of the upper envelope, an interval whose two ends have the same argmax
+    has it throughout; the others are read at their midpoint. Arguments tied with the
+    maximum within tolerance (identical on the interval) give the smallest index.
     """
-    pad = op.index < 0
-    vm = _max_args(op, z[:-1] + z[1:])  # twice the midpoint values
-    if bool(pad.any()):
-        vm = vm.masked_fill(pad.unsqueeze(0), float("-inf"))
-    top = vm.amax(-1, keepdim=True)
-    tol = (2 * atol) * torch.maximum(0.5 * top.abs(), sc.view(-1, 1, 1))
-    return (vm >= top - tol).to(torch.uint8).argmax(-1).to(torch.int8)
+    if op.index.shape[1] == 1:
+        return torch.zeros((z.shape[0] - 1, op.index.shape[0]), dtype=torch.int8, device=z.device)
+    v = _max_args(op, z)
+    am = _argmax_tol(v, sv, atol)
+    codes = am[:-1].clone()
+    kk, uu = torch.nonzero(am[:-1] != am[1:], as_tuple=True)
+    if kk.numel():
+        codes[kk, uu] = _argmax_tol(v[kk, uu] + v[kk + 1, uu], 2 * sc[kk], atol)  # twice the midpoint
+    return codes.to(torch.int8)
 
 
 def _run_chunk(net: CPWLNetwork, a: Tensor, b: Tensor, numerics: Numerics, stop: int) -> dict:
@@ -396,8 +423,11 @@ def _run_chunk(net: CPWLNetwork, a: Tensor, b: Tensor, numerics: Numerics, stop:
         this_seg = _segment_max(rms, seg, B)
         seg_scale = torch.maximum(this_seg, prev_seg)
         sc = _interval_scale(rms, scale_v, seg, seg_scale)
-        find = _univariate_roots if op.kind == "univariate" else _max_roots
-        (r_k, lam, r_what), (touch_v, touch_what) = find(op, z, valid, sc, atol)
+        if op.kind == "univariate":
+            (r_k, lam, r_what), (touch_v, touch_what) = _univariate_roots(op, z, valid, sc, atol)
+        else:
+            sv = torch.maximum(torch.maximum(rms, scale_v), seg_scale[seg])
+            (r_k, lam, r_what), (touch_v, touch_what) = _max_roots(op, z, valid, sv, sc, atol)
         plan, assign = _insert_roots(t, seg, r_k, t[r_k] + (t[r_k + 1] - t[r_k]) * lam, t_tol)
         if plan is not None:
             z, owned = _insert_rows(z, plan), True
@@ -416,11 +446,12 @@ def _run_chunk(net: CPWLNetwork, a: Tensor, b: Tensor, numerics: Numerics, stop:
         if op.kind == "univariate":
             codes = _univariate_codes(op, z, sc, atol)
         else:
-            codes = _max_codes(op, z, sc, atol)
+            sv = torch.maximum(torch.maximum(rms, scale_v), seg_scale[seg])
+            codes = _max_codes(op, z, sv, sc, atol)
         kept, codes, jj, uu = _drop_equal(plan, codes)
         pos = None if plan is None else plan["pos_old"]
         if kept is not None:
-            z, rms, t, seg = z[kept], rms[kept], t[kept], seg[kept]
+            z, rms, t, seg = z.index_select(0, kept), rms[kept], t[kept], seg[kept]
             for j in list(values):
                 values[j] = values[j].index_select(0, kept)
             new_index = torch.full((plan["t"].numel(),), -1, dtype=torch.long, device=dev)
