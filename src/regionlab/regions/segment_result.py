@@ -155,7 +155,16 @@ class _Pieces:
         return cached
 
     def pattern(self, k: int) -> Tensor:
-        """Activation pattern ``(num_units,)`` int16 of region ``k``."""
+        """Activation pattern ``(num_units,)`` int16 of region ``k`` (negative ``k`` counts from the end).
+
+        Examples
+        --------
+        >>> import torch, regionlab
+        >>> from regionlab.ir import CPWLNetwork, PiecewiseLinear
+        >>> part = regionlab.partition_segment(CPWLNetwork.sequential((2,), [PiecewiseLinear.relu()]), [-1.0, -1.0], [1.0, 3.0])
+        >>> part.pattern(-1).tolist()
+        [1, 1]
+        """
         k = self._check_piece(k)
         p = self.first_pattern.to(torch.int32).clone()
         sel = self.change_piece <= k
@@ -163,7 +172,16 @@ class _Pieces:
         return p.to(torch.int16)
 
     def changed_units(self, k: int) -> Tensor:
-        """Units whose code changes at breakpoint ``k`` (between regions ``k`` and ``k + 1``)."""
+        """Units whose code changes at breakpoint ``k`` (between regions ``k`` and ``k + 1``).
+
+        Examples
+        --------
+        >>> import torch, regionlab
+        >>> from regionlab.ir import CPWLNetwork, PiecewiseLinear
+        >>> part = regionlab.partition_segment(CPWLNetwork.sequential((2,), [PiecewiseLinear.relu()]), [-1.0, -1.0], [1.0, 3.0])
+        >>> part.breakpoints.tolist(), part.changed_units(0).tolist()
+        ([0.25, 0.5], [1])
+        """
         if not 0 <= int(k) < self.num_breakpoints:
             raise InvalidParameterError(f"Breakpoint index {k} is out of range 0..{self.num_breakpoints - 1}.")
         return self.change_unit[self.change_piece == int(k) + 1]
