@@ -85,25 +85,11 @@ def _emit(P, nv, vals, cls, keep_sign: int):
     return out, n_out, key
 
 
-def split(P: Tensor, nv: Tensor, vals: Tensor, cls: Tensor):
-    """Split polygons that have vertices strictly on both sides of their line.
-
-    Returns ``(P_pos, nv_pos, P_neg, nv_neg, cut)`` with ``cut`` ``(F, 2, 2)`` the
-    endpoints of the cutting segment.
-    """
-    Pp, np_, keyp = _emit(P, nv, vals, cls, +1)
-    Pn, nn_, _ = _emit(P, nv, vals, cls, -1)
-    # the two smallest keys of the positive child are the cut's endpoints
-    F = P.shape[0]
-    two = keyp.topk(2, dim=1, largest=False).values.clamp_max(Pp.shape[1] - 1)
-    cut = Pp.gather(1, two.unsqueeze(-1).expand(F, 2, 2))
-    return Pp, np_, Pn, nn_, cut
-
-
 def split_both(P: Tensor, nv: Tensor, vals: Tensor, cls: Tensor):
-    """Like :func:`split`, in one pass: returns ``(P_pos, nv_pos, P_neg, nv_neg, cut)``.
+    """Split polygons by their lines in one pass: ``(P_pos, nv_pos, P_neg, nv_neg, cut)``.
 
-    All polygons must have vertices strictly on both sides.
+    All polygons must have vertices strictly on both sides; ``cut`` ``(F, 2, 2)`` holds
+    the endpoints of the cutting segment.
     """
     F, V, _ = P.shape
     dev = P.device
