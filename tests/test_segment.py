@@ -669,7 +669,7 @@ def test_path_equals_its_legs_joined():
         assert bool((path.patterns[1:] != path.patterns[:-1]).any(1).all())
     assert abs(path.length - sum(leg.length for leg in legs)) < 1e-12
     assert abs(path.arclength[-1].item() - path.length) < 1e-12
-    assert abs(path.density - path.num_transitions / path.length) < 1e-12
+    assert abs(path.breakpoint_density - path.num_transitions / path.length) < 1e-12
     for k in range(path.num_regions):
         np.testing.assert_array_equal(path.pattern(k).numpy(), path.patterns[k].numpy())
     back = PathPartition.from_dict(path.to_dict())
@@ -755,3 +755,17 @@ def test_cuda_matches_cpu():
     assert gpu.t.device.type == "cpu"
     assert torch.equal(gpu.first_patterns, cpu.first_patterns)
     np.testing.assert_allclose(gpu.t.numpy(), cpu.t.numpy(), atol=1e-10)
+
+
+def test_density_is_regions_per_unit_length():
+    from regionlab.ir import CPWLNetwork, Dense, PiecewiseLinear
+
+    W = torch.tensor([[1.0], [1.0]], dtype=torch.float64)
+    b = torch.tensor([0.0, -1.0], dtype=torch.float64)
+    net = CPWLNetwork.sequential((1,), [Dense(W, b), PiecewiseLinear.relu()])
+    part = regionlab.partition_segment(net, [-1.0], [3.0])  # breakpoints at x = 0 and x = 1
+    assert part.num_regions == 3 and part.length == 4.0
+    assert part.density == 3 / 4 and part.breakpoint_density == 2 / 4
+    batch = regionlab.partition_segment(net, torch.tensor([[-1.0], [0.5]]), torch.tensor([[3.0], [0.7]]))
+    assert batch.densities.tolist() == pytest.approx([3 / 4, 1 / 0.2])
+    assert batch.breakpoint_densities.tolist() == pytest.approx([2 / 4, 0.0])

@@ -246,7 +246,7 @@ class SegmentPartition(_Pieces):
     >>> net = CPWLNetwork.sequential((1,), [Dense(W1, b1), PiecewiseLinear.relu(), Dense(W2)])
     >>> part = regionlab.partition_segment(net, [-1.0], [3.0])
     >>> part
-    SegmentPartition(num_regions=3, num_linear_pieces=2, length=4, density=0.5, units=3)
+    SegmentPartition(num_regions=3, num_linear_pieces=2, length=4, density=0.75, units=3)
     >>> part.breakpoints.tolist(), part.patterns.tolist()
     ([0.25, 0.5], [[0, 0, 1], [1, 0, 0], [1, 1, 0]])
     >>> part.output_slope[:, 0].tolist()  # f(x(t)) = relu(4t - 1)
@@ -276,11 +276,16 @@ class SegmentPartition(_Pieces):
 
     @property
     def density(self) -> float:
-        """Breakpoints (pattern changes) per unit length; ``nan`` for a zero-length segment.
+        """Activation regions per unit length, ``num_regions / length``; ``nan`` for zero length.
 
-        This is the 1-D density ``T / length`` of Hanin & Rolnick; the number of regions
-        per unit length is ``(T + 1) / length``.
+        See :attr:`breakpoint_density` for the Hanin & Rolnick density ``T / length``.
         """
+        L = self.length
+        return self.num_regions / L if L > 0 else math.nan
+
+    @property
+    def breakpoint_density(self) -> float:
+        """Breakpoints (pattern changes) per unit length, ``T / length`` (Hanin & Rolnick)."""
         L = self.length
         return self.num_breakpoints / L if L > 0 else math.nan
 
@@ -494,6 +499,12 @@ class SegmentPartitionBatch:
 
     @property
     def densities(self) -> Tensor:
+        """Activation regions per unit length of each segment (``nan`` for zero length), ``(B,)``."""
+        L = self.lengths
+        return torch.where(L > 0, (self.num_breakpoints + 1).to(L.dtype) / L, torch.full_like(L, math.nan))
+
+    @property
+    def breakpoint_densities(self) -> Tensor:
         """Breakpoints per unit length of each segment (``nan`` for zero length), ``(B,)``."""
         L = self.lengths
         return torch.where(L > 0, self.num_breakpoints.to(L.dtype) / L, torch.full_like(L, math.nan))
@@ -635,6 +646,16 @@ class PathPartition(_Pieces):
 
     @property
     def density(self) -> float:
+        """Pieces of the path (activation regions met, counted along the path) per unit length.
+
+        On a closed loop whose first and last pieces lie in one region, that region
+        counts once.
+        """
+        L = self.length
+        return (self.num_regions - int(self.wraps)) / L if L > 0 else math.nan
+
+    @property
+    def breakpoint_density(self) -> float:
         """Pattern changes per unit length (:attr:`num_transitions` / :attr:`length`)."""
         L = self.length
         return self.num_transitions / L if L > 0 else math.nan
