@@ -401,3 +401,19 @@ def test_bad_inputs_raise_typed_errors():
 def test_public_function_face():
     part = regionlab.partition_plane(seed0_mlp(2, 8), O, E1, E2, BOX)
     assert part.num_regions == 25
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    w=st.lists(st.integers(-2, 2), min_size=12, max_size=12),
+    b=st.lists(st.integers(-2, 2), min_size=6, max_size=6),
+    w2=st.lists(st.integers(-2, 2), min_size=6, max_size=6),
+    pad=st.booleans(),
+)
+def test_hypothesis_integer_maxout_matches_oracle(w, b, w2, pad):
+    # integer weights: tied, duplicate and constant arguments of max units are likely
+    W = t(w).reshape(6, 2) * 0.5
+    B = t(b) * 0.25
+    idx = torch.tensor([[0, 1, 2], [3, 4, -1 if pad else 5]])
+    ops = [Dense(W, B), MaxOp(idx, (2,)), Dense(t(w2).reshape(3, 2) * 0.5, torch.zeros(3, dtype=DT)), PiecewiseLinear.relu()]
+    check_against_oracle(CPWLNetwork.sequential((2,), ops))
