@@ -286,9 +286,8 @@ def _vertex_values(state: PlaneState, z: Tensor, levels: Tensor, chunk: int = 1 
     c = poly.vertex_mean(P, nv)  # (R, 2)
     d = P - c.unsqueeze(1)
     rho = ((d * d).sum(-1) * valid).amax(1).sqrt()  # (R,)
-    zc = torch.baddbmm(z[:, 0:1, :], c.unsqueeze(1), z[:, 1:3, :]).squeeze(1)  # (R, U)
-    gz = z[:, 1:3, :]
-    rad = (gz * gz).sum(1).sqrt_().mul_(rho.unsqueeze(1))
+    zc = torch.addcmul(z[:, 0, :], c[:, 0:1], z[:, 1, :]).addcmul_(c[:, 1:2], z[:, 2, :])  # (R, U)
+    rad = torch.hypot(z[:, 1, :], z[:, 2, :]).mul_(rho.unsqueeze(1))
     tol = (zc.abs() + rad).mul_(state.atol).add_(state.atol)
     lower = zc - rad
     if levels.shape[1] == 1:
