@@ -46,7 +46,7 @@ class Numerics:
     """
 
     dtype: torch.dtype = torch.float64
-    atol: float = 1e-12
+    atol: float = 1e-10
     area_tol: float = 0.0
     allow_tf32: bool = False
 
