@@ -419,10 +419,11 @@ def test_hypothesis_integer_maxout_matches_oracle(w, b, w2, pad):
     check_against_oracle(CPWLNetwork.sequential((2,), ops))
 
 
-@pytest.mark.parametrize("R", [1e4, 1e6, 1e8])
+@pytest.mark.parametrize("R", [1e4, 1e8, 1e12])
 def test_large_boxes_reach_the_whole_plane_count(R):
     # measures.md: the seed-0 2-8-8-8-1 network has 270 regions in the whole plane, and
-    # box counts stabilise at 270 from R = 1e4 on
+    # box counts stabilise at 270 from R = 1e4 on (per-vertex tolerances keep them exact
+    # when the domain is huge and the regions near the origin are small)
     part = partition_plane(seed0_mlp(2, 8), O, E1, E2, (-R, R, -R, R))
     assert part.num_regions == 270
     assert float(part.areas.sum()) == pytest.approx(4 * R * R, rel=1e-9)

@@ -183,11 +183,14 @@ class PlaneState:
         a, b = seg[:, 0], seg[:, 1]
         has = torch.stack([k0 >= 0, k1 >= 0], 1)  # (n, 2)
         kk = torch.stack([k0, k1], 1).clamp_min(0)
-        gv, hv, tv = g[kk], h[kk], tol[kk]  # (n, 2, 2), (n, 2), (n, 2)
+        gv, hv = g[kk], h[kk]  # (n, 2, 2), (n, 2)
         va = gv[..., 0] * a[:, 0:1] + gv[..., 1] * a[:, 1:2] + hv
         vb = gv[..., 0] * b[:, 0:1] + gv[..., 1] * b[:, 1:2] + hv
-        ca = (va > tv).to(torch.int8) - (va < -tv).to(torch.int8)
-        cb = (vb > tv).to(torch.int8) - (vb < -tv).to(torch.int8)
+        ga, ha, atol = gv.abs(), hv.abs(), self.atol
+        ta = (ga[..., 0] * a[:, 0:1].abs() + ga[..., 1] * a[:, 1:2].abs() + ha).mul_(atol).add_(atol)
+        tb = (ga[..., 0] * b[:, 0:1].abs() + ga[..., 1] * b[:, 1:2].abs() + ha).mul_(atol).add_(atol)
+        ca = (va > ta).to(torch.int8) - (va < -ta).to(torch.int8)
+        cb = (vb > tb).to(torch.int8) - (vb < -tb).to(torch.int8)
         cross = has & ((ca.to(torch.int16) * cb.to(torch.int16)) < 0)
         tcut = torch.where(cross, va / torch.where(cross, va - vb, torch.ones_like(va)), torch.full_like(va, 2.0))
         # side of an uncut segment: negative only if no endpoint is strictly positive
@@ -275,43 +278,63 @@ def _vertex_values(state: PlaneState, z: Tensor, levels: Tensor, chunk: int = 1 
 
     ``z``: forms ``(R, 3, U)``; ``levels`` ``(U, K)``: the values whose crossing matters.
     A cheap disc bound around the vertex mean settles most (polygon, unit) pairs (far
-    from every level); only the others get the exact minimum and maximum over the
-    vertices. Returns ``(lower, tol, r_u, u_u, vmin_u, vmax_u)``: the dense lower
-    bound and tolerance ``(R, U)``, and the unsettled pairs with their exact ranges.
+    from every level); only the others are classified exactly at the vertices.
+
+    Tolerances are per vertex: a value ``g . v + h`` counts as zero when it is within
+    ``atol * (1 + |h| + |g_x v_x| + |g_y v_y|)``, the size of the terms that make it up,
+    so far-away vertices of a huge polygon do not blunt the tests near the origin. The
+    disc test uses an upper bound of that tolerance over the disc.
+
+    Returns ``(below, r_u, u_u, crossing, on, above)``: the number of levels certainly
+    below each polygon ``(R, U)`` (valid for settled pairs), the unsettled pairs, and
+    their exact per-level flags ``(n, K)``.
     """
     R, _, U = z.shape
     V = state.P.shape[1]
     P, nv = state.P, state.nv
+    atol = state.atol
     valid = poly.valid_mask(nv, V)
     c = poly.vertex_mean(P, nv)  # (R, 2)
     d = P - c.unsqueeze(1)
     rho = ((d * d).sum(-1) * valid).amax(1).sqrt()  # (R,)
     zc = torch.addcmul(z[:, 0, :], c[:, 0:1], z[:, 1, :]).addcmul_(c[:, 1:2], z[:, 2, :])  # (R, U)
-    rad = torch.hypot(z[:, 1, :], z[:, 2, :]).mul_(rho.unsqueeze(1))
-    tol = (zc.abs() + rad).mul_(state.atol).add_(state.atol)
-    lower = zc - rad
-    if levels.shape[1] == 1:
-        lv = levels[:, 0]
-        unsure = (lower <= lv + tol) & (zc + rad >= lv - tol)
-    else:
-        lo = lower.unsqueeze(-1) - levels.unsqueeze(0)
-        hi = (zc + rad).unsqueeze(-1) - levels.unsqueeze(0)
-        t3 = tol.unsqueeze(-1)
-        unsure = ((lo <= t3) & (hi >= -t3)).any(-1)
+    gn = torch.hypot(z[:, 1, :], z[:, 2, :])
+    rad = gn * rho.unsqueeze(1)
+    reach = gn * (c.norm(dim=1) + rho).unsqueeze(1)  # >= |g_x v_x| + |g_y v_y| on the disc
+    lo = (zc - rad).unsqueeze(-1) - levels.unsqueeze(0)  # (R, U, K)
+    hi = (zc + rad).unsqueeze(-1) - levels.unsqueeze(0)
+    t3 = ((z[:, 0, :].unsqueeze(-1) - levels.unsqueeze(0)).abs() + reach.unsqueeze(-1)).mul_(atol).add_(atol)
+    below = (lo > t3).sum(-1).to(torch.int16)
+    unsure = ((lo <= t3) & (hi >= -t3)).any(-1)
     r_u, u_u = unsure.nonzero(as_tuple=True)
-    n = r_u.numel()
-    vmin_u = torch.empty(n, dtype=z.dtype, device=z.device)
-    vmax_u = torch.empty_like(vmin_u)
-    step = max(1, chunk // max(1, V))
-    inf = torch.tensor(float("inf"), dtype=z.dtype, device=z.device)
+    n, K = r_u.numel(), levels.shape[1]
+    crossing = torch.zeros((n, K), dtype=torch.bool, device=z.device)
+    on = torch.zeros_like(crossing)
+    above = torch.zeros_like(crossing)
+    step = max(1, chunk // max(1, V * K))
     for s in range(0, n, step):
         rr, uu = r_u[s:s + step], u_u[s:s + step]
         g = z[rr, 1:3, uu]  # (m, 2)
-        vals = (P[rr] * g.unsqueeze(1)).sum(-1) + z[rr, 0, uu].unsqueeze(1)  # (m, V)
-        m = valid[rr]
-        vmin_u[s:s + step] = torch.where(m, vals, inf).amin(1)
-        vmax_u[s:s + step] = torch.where(m, vals, -inf).amax(1)
-    return lower, tol, r_u, u_u, vmin_u, vmax_u
+        Pv = P[rr]  # (m, V, 2)
+        lin = Pv[..., 0] * g[:, 0:1] + Pv[..., 1] * g[:, 1:2]  # (m, V)
+        mag = Pv[..., 0].abs() * g[:, 0:1].abs() + Pv[..., 1].abs() * g[:, 1:2].abs()
+        h = z[rr, 0, uu].unsqueeze(-1) - levels[uu]  # (m, K)
+        vals = lin.unsqueeze(-1) + h.unsqueeze(1)  # (m, V, K)
+        tol = (mag.unsqueeze(-1) + h.abs().unsqueeze(1)).mul_(atol).add_(atol)
+        m = valid[rr].unsqueeze(-1)
+        pos = ((vals > tol) & m).any(1)  # (m, K)
+        neg = ((vals < -tol) & m).any(1)
+        crossing[s:s + step] = pos & neg
+        on[s:s + step] = ~pos & ~neg
+        above[s:s + step] = pos & ~neg
+    return below, r_u, u_u, crossing, on, above
+
+
+def _vertex_tol(P: Tensor, g: Tensor, h: Tensor, atol: float) -> Tensor:
+    """Per-vertex zero tolerance ``(..., V)`` of lines ``g . p + h`` (``g`` ``(..., 2)``, ``P`` ``(A, V, 2)``)."""
+    if g.dim() == 3:  # (A, W, 2) lines against (A, V, 2) vertices
+        return torch.baddbmm(h.abs().unsqueeze(-1), g.abs(), P.abs().transpose(1, 2)).mul_(atol).add_(atol)
+    return (P[..., 0].abs() * g[:, 0:1].abs() + P[..., 1].abs() * g[:, 1:2].abs() + h.abs().unsqueeze(1)).mul_(atol).add_(atol)
 
 
 def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
@@ -323,18 +346,7 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
     R, _, U = z.shape
     dev = z.device
     bp, _, _ = op.unit_tables(U)
-    lower, tol, r_u, u_u, vmin_u, vmax_u = _vertex_values(state, z, bp)
-    # settled pairs: every level is strictly below or strictly above the polygon
-    if bp.shape[1] == 1:
-        base = (lower > bp[:, 0] + tol).to(torch.int16)
-    else:
-        base = (lower.unsqueeze(-1) > bp.unsqueeze(0) + tol.unsqueeze(-1)).sum(-1).to(torch.int16)
-    tu = tol[r_u, u_u].unsqueeze(-1)
-    lo = vmin_u.unsqueeze(-1) - bp[u_u]  # (n, K)
-    hi = vmax_u.unsqueeze(-1) - bp[u_u]
-    crossing = (lo < -tu) & (hi > tu)
-    on = (lo >= -tu) & (hi <= tu)
-    above = (~crossing) & (~on) & (hi > tu)
+    base, r_u, u_u, crossing, on, above = _vertex_values(state, z, bp)
     base[r_u, u_u] = above.sum(-1).to(torch.int16)
     on_rows = on.any(-1)
     on_code = torch.zeros((R, U), dtype=torch.int16, device=dev)
@@ -357,7 +369,6 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
     # per crossing line: its coefficients, level and tolerance, gathered once
     g_line = z[r_idx, 1:3, u_idx]  # (L, 2)
     h_line = z[r_idx, 0, u_idx] - bp[u_idx, j_idx]
-    t_line = tol[r_idx, u_idx]
     # Each fragment walks through its region's crossing lines, testing a window of
     # W lines at a time and splitting at the first one that really cuts it: lines
     # that miss a small fragment are skipped in bulk, so the number of steps grows
@@ -378,11 +389,10 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
         li = torch.where(valid_w, start[pr].unsqueeze(1) + pos_w, torch.zeros_like(pos_w))
         g = g_line[li]  # (A, W, 2)
         h = h_line[li]
-        tl = t_line[li]
         Pa = state.P[act]
         vals = torch.baddbmm(h.unsqueeze(-1), g, Pa.transpose(1, 2))  # (A, W, V)
         vmask = poly.valid_mask(state.nv[act], Pa.shape[1]).unsqueeze(1)
-        thr = tl.unsqueeze(-1)
+        thr = _vertex_tol(Pa, g, h, state.atol)  # (A, W, V)
         has_pos = ((vals > thr) & vmask).any(-1)
         has_neg = ((vals < -thr) & vmask).any(-1)
         cross = has_pos & has_neg & valid_w
@@ -393,7 +403,7 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
             sel = any_cross.nonzero().squeeze(1)
             fw = first[sel]
             # children inherit ptr (already advanced); the positive part keeps the id
-            state.split_known(act[sel], g[sel, fw], h[sel, fw], tl[sel, fw], vals[sel, fw])
+            state.split_known(act[sel], g[sel, fw], h[sel, fw], thr[sel, fw], vals[sel, fw])
         if progress is not None:
             progress()
     state.carry_pop("ptr")

@@ -21,7 +21,9 @@ def next_index(nv: Tensor, V: int) -> Tensor:
 
 def classify(vals: Tensor, nv: Tensor, tol: Tensor) -> Tensor:
     """Side of each vertex: +1, -1, or 0 when within ``tol`` (padding gets 0)."""
-    c = (vals > tol.unsqueeze(1)).to(torch.int8) - (vals < -tol.unsqueeze(1)).to(torch.int8)
+    if tol.dim() == 1:  # one tolerance per polygon, else one per vertex
+        tol = tol.unsqueeze(1)
+    c = (vals > tol).to(torch.int8) - (vals < -tol).to(torch.int8)
     return c * valid_mask(nv, vals.shape[1]).to(torch.int8)
 
 
