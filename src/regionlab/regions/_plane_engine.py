@@ -391,11 +391,24 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
         h = h_line[li]
         Pa = state.P[act]
         vals = torch.baddbmm(h.unsqueeze(-1), g, Pa.transpose(1, 2))  # (A, W, V)
-        vmask = poly.valid_mask(state.nv[act], Pa.shape[1]).unsqueeze(1)
-        thr = _vertex_tol(Pa, g, h, state.atol)  # (A, W, V)
-        has_pos = ((vals > thr) & vmask).any(-1)
-        has_neg = ((vals < -thr) & vmask).any(-1)
+        vm = poly.valid_mask(state.nv[act], Pa.shape[1])
+        vmask = vm.unsqueeze(1)
+        # An upper bound of the per-vertex tolerances settles almost every test; only
+        # values inside that band (vertices on or next to a line) get the exact one.
+        pmax = (Pa.abs() * vm.unsqueeze(-1)).amax(1)  # (A, 2)
+        ga = g.abs()
+        thr_max = (ga[..., 0] * pmax[:, 0:1] + ga[..., 1] * pmax[:, 1:2] + h.abs()).mul_(state.atol).add_(state.atol)
+        t3 = thr_max.unsqueeze(-1)
+        has_pos = ((vals > t3) & vmask).any(-1)
+        has_neg = ((vals < -t3) & vmask).any(-1)
         cross = has_pos & has_neg & valid_w
+        band = ((vals.abs() <= t3) & vmask).any(-1) & valid_w & ~cross
+        if bool(band.any()):
+            ia, iw = band.nonzero(as_tuple=True)
+            v = vals[ia, iw]
+            tv = _vertex_tol(Pa[ia], g[ia, iw], h[ia, iw], state.atol)
+            mv = vm[ia]
+            cross[ia, iw] = ((v > tv) & mv).any(-1) & ((v < -tv) & mv).any(-1)
         any_cross = cross.any(1)
         first = torch.where(any_cross, cross.to(torch.int8).argmax(1), W)
         ptr[act] = p0 + torch.where(any_cross, first + 1, valid_w.sum(1))
@@ -403,7 +416,8 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
             sel = any_cross.nonzero().squeeze(1)
             fw = first[sel]
             # children inherit ptr (already advanced); the positive part keeps the id
-            state.split_known(act[sel], g[sel, fw], h[sel, fw], thr[sel, fw], vals[sel, fw])
+            gs, hs = g[sel, fw], h[sel, fw]
+            state.split_known(act[sel], gs, hs, _vertex_tol(Pa[sel], gs, hs, state.atol), vals[sel, fw])
         if progress is not None:
             progress()
     state.carry_pop("ptr")
