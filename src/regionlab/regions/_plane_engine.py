@@ -301,11 +301,20 @@ def _vertex_values(state: PlaneState, z: Tensor, levels: Tensor, chunk: int = 1 
     gn = torch.hypot(z[:, 1, :], z[:, 2, :])
     rad = gn * rho.unsqueeze(1)
     reach = gn * (c.norm(dim=1) + rho).unsqueeze(1)  # >= |g_x v_x| + |g_y v_y| on the disc
-    lo = (zc - rad).unsqueeze(-1) - levels.unsqueeze(0)  # (R, U, K)
-    hi = (zc + rad).unsqueeze(-1) - levels.unsqueeze(0)
-    t3 = ((z[:, 0, :].unsqueeze(-1) - levels.unsqueeze(0)).abs() + reach.unsqueeze(-1)).mul_(atol).add_(atol)
-    below = (lo > t3).sum(-1).to(torch.int16)
-    unsure = ((lo <= t3) & (hi >= -t3)).any(-1)
+    if levels.shape[1] == 1:
+        # one level per unit (the ReLU family): stay in (R, U), no level axis
+        lv = levels[:, 0]
+        t2 = (z[:, 0, :] - lv).abs_().add_(reach).mul_(atol).add_(atol)
+        lo2 = zc - rad - lv
+        above_all = lo2 > t2
+        below = above_all.to(torch.int16)
+        unsure = ~above_all & (lo2.add_(rad, alpha=2.0) >= -t2)
+    else:
+        lo = (zc - rad).unsqueeze(-1) - levels.unsqueeze(0)  # (R, U, K)
+        hi = (zc + rad).unsqueeze(-1) - levels.unsqueeze(0)
+        t3 = ((z[:, 0, :].unsqueeze(-1) - levels.unsqueeze(0)).abs() + reach.unsqueeze(-1)).mul_(atol).add_(atol)
+        below = (lo > t3).sum(-1).to(torch.int16)
+        unsure = ((lo <= t3) & (hi >= -t3)).any(-1)
     r_u, u_u = unsure.nonzero(as_tuple=True)
     n, K = r_u.numel(), levels.shape[1]
     crossing = torch.zeros((n, K), dtype=torch.bool, device=z.device)
