@@ -323,8 +323,11 @@ def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numeric
             out = out.reshape(R, 3, *out.shape[1:])
             off = op.offset
             if off is not None:
-                out = out.clone()
-                out[:, 0] = out[:, 0] + off
+                # add in place unless the op returned a view of a live input (reshapes)
+                ptr = out.untyped_storage().data_ptr()
+                if any(a.untyped_storage().data_ptr() == ptr for a in args):
+                    out = out.clone()
+                out[:, 0] += off
             forms[i] = out
         else:
             z = forms[node.inputs[0]].reshape(R, 3, -1)
