@@ -292,14 +292,16 @@ def partition_plane(
     # The engine issues many small tensor ops: on a CPU one intra-op thread is as fast
     # on an idle machine and far faster on a busy one (OpenMP threads stall on cores
     # that other processes hold).
+    outer_threads = torch.get_num_threads()
     with exact_mode(numerics), intra_op_threads(1 if net.device.type == "cpu" else None):
-        state, patterns, out_forms = _partition(net, plane, domain, numerics, progress)
+        state, patterns, out_forms = _partition(net, plane, domain, numerics, progress, outer_threads)
         boundary = _decision_boundary(state, out_forms, numerics) if decision_boundary else None
         elapsed = time.perf_counter() - t0
         return PlanePartition._from_engine(net, plane, domain, state, patterns, out_forms, boundary, numerics, elapsed)
 
 
-def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numerics, progress: bool):
+def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numerics, progress: bool,
+               linear_threads: int | None = None):
     dev, dt = net.device, numerics.dtype
     if net.dtype != dt:
         net = net.to(dtype=dt)
@@ -319,7 +321,9 @@ def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numeric
         R = state.num
         if op.kind == "linear":
             args = [forms[j] for j in node.inputs]
-            out = op.linear(*[a.reshape(R * 3, *a.shape[2:]) for a in args])
+            # one large product per layer: worth the caller's threads, unlike the loops
+            with intra_op_threads(linear_threads if R * 3 >= 4096 else None):
+                out = op.linear(*[a.reshape(R * 3, *a.shape[2:]) for a in args])
             out = out.reshape(R, 3, *out.shape[1:])
             off = op.offset
             if off is not None:
