@@ -8,8 +8,8 @@ For each nonlinear node, every polygon is refined so that the node's pattern is
 constant on each piece:
 
 * univariate nodes: split by each level line ``z_u = t_j`` that crosses the polygon;
-  the lines of all polygons are processed in lock step (step ``k`` applies each
-  polygon's ``k``-th crossing line to all its current fragments);
+  every fragment walks through its polygon's crossing lines (in a fixed pseudo-random
+  order), a window of lines per step, and is split at the first one that cuts it;
 * max nodes: for each unit whose arg-max varies over the polygon, split by the tie
   lines of its candidate arguments, then merge the fragments with the same arg-max
   (they form one convex cell, rebuilt exactly by clipping).
@@ -120,30 +120,28 @@ class PlaneState:
         Pa = self.P[idx]
         return Pa[..., 0] * g[:, 0:1] + Pa[..., 1] * g[:, 1:2] + h.unsqueeze(1)
 
-    def split_step(self, idx: Tensor, g: Tensor, h: Tensor, tol: Tensor):
-        """Split fragments ``idx`` by lines ``g . p + h = 0``.
+    def split_step(self, idx: Tensor, g: Tensor, h: Tensor, tol: Tensor) -> Tensor:
+        """Split those fragments ``idx`` that lines ``g . p + h = 0`` cut; return their ids.
 
-        Returns ``side`` (``(A,)`` int8: +1/-1 for unsplit fragments, 0 for split
-        ones), the split fragment ids (they keep the positive part) and the new ids of
-        their negative parts.
+        A split fragment keeps its id for the positive part; the negative part is
+        appended.
         """
         nva = self.nv[idx]
         vals = self.line_values(idx, g, h)
         cls = poly.classify(vals, nva, tol)
-        has_pos = (cls > 0).any(1)
-        has_neg = (cls < 0).any(1)
-        sp = has_pos & has_neg
-        side = torch.where(has_pos, 1, torch.where(has_neg, -1, 0)).to(torch.int8)
-        side[sp] = 0
+        sp = (cls > 0).any(1) & (cls < 0).any(1)
         if not bool(sp.any()):
-            empty = idx[:0]
-            return side, empty, empty
+            return idx[:0]
         S = idx[sp]
         self.split_known(S, g[sp], h[sp], tol[sp], vals[sp], cls[sp], nva[sp])
-        return side, S, self._last_new_ids
+        return S
 
     def split_known(self, S, g, h, tol, vals, cls=None, nva=None) -> Tensor:
-        """Split fragments ``S`` known to be cut by their lines (``vals`` at their vertices)."""
+        """Split fragments ``S`` known to be cut by their lines (``vals`` at their vertices).
+
+        ``tol`` is one tolerance per fragment or one per vertex; returns the ids of the
+        appended negative parts.
+        """
         if nva is None:
             nva = self.nv[S]
         if cls is None:
@@ -155,17 +153,17 @@ class PlaneState:
         self._nv[S] = np_
         F = self.n
         new_ids = self._append_polys(Pn, nn_, S)
-        self._split_records(F, S, new_ids, g, h, tol)
+        self._split_records(F, S, new_ids, g, h)
         self._append_records(torch.stack([S, new_ids], 1), cut)
-        self._last_new_ids = new_ids
         return new_ids
 
-    def _split_records(self, F, S, new_ids, g, h, tol):
+    def _split_records(self, F, S, new_ids, g, h):
         """Carry the adjacency records of split fragments over to their two parts.
 
         A record's segment lies on the boundary of both its fragments; each end that was
         split this step cuts the segment by its line, so a record becomes up to three
-        pieces, each assigned to the positive or negative part on either side.
+        pieces, each assigned to the positive or negative part on either side. Endpoints
+        are tested with the same per-point tolerance as polygon vertices.
         """
         if self.ne == 0:
             return
@@ -346,7 +344,7 @@ def _vertex_tol(P: Tensor, g: Tensor, h: Tensor, atol: float) -> Tensor:
     return (P[..., 0].abs() * g[:, 0:1].abs() + P[..., 1].abs() * g[:, 1:2].abs() + h.abs().unsqueeze(1)).mul_(atol).add_(atol)
 
 
-def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
+def refine_univariate(state: PlaneState, z: Tensor, op):
     """Refine the polygons by a univariate node with input forms ``z`` ``(R, 3, U)``.
 
     Returns ``(parent, choice, pattern)``: for each fragment its polygon before the
@@ -427,8 +425,6 @@ def refine_univariate(state: PlaneState, z: Tensor, op, progress=None):
             # children inherit ptr (already advanced); the positive part keeps the id
             gs, hs = g[sel, fw], h[sel, fw]
             state.split_known(act[sel], gs, hs, _vertex_tol(Pa[sel], gs, hs, state.atol), vals[sel, fw])
-        if progress is not None:
-            progress()
     state.carry_pop("ptr")
     par = state.carry_pop("par")
     # Every final fragment lies on one side of each line of its region (it was split
@@ -456,7 +452,7 @@ def _max_args(z: Tensor, index: Tensor) -> Tensor:
     return z[:, :, index.clamp_min(0)]
 
 
-def refine_max(state: PlaneState, z: Tensor, index: Tensor, progress=None):
+def refine_max(state: PlaneState, z: Tensor, index: Tensor):
     """Refine the polygons by a max node (``index`` ``(U, k)``) with input forms ``z``.
 
     Returns ``(parent, choice, pattern)`` as :func:`refine_univariate`; ``choice`` is
@@ -557,9 +553,7 @@ def refine_max(state: PlaneState, z: Tensor, index: Tensor, progress=None):
         am = (av >= mx - tol[pr, uu].unsqueeze(-1)).to(torch.int8).argmax(-1)
         state.carry_get("pat")[sel, uu] = am
         # merge fragments of one slot parent with the same arg-max into one cell
-        key = torch.full((state.num,), -1, dtype=torch.long, device=dev)
         key = sp * (k + 1) + k  # inactive fragments: their own group
-        key = key.clone()
         key[sel] = sp[sel] * (k + 1) + am
         uniq, mapping, counts = torch.unique(key, return_inverse=True, return_counts=True)
         G = uniq.shape[0]
@@ -586,8 +580,6 @@ def refine_max(state: PlaneState, z: Tensor, index: Tensor, progress=None):
             nv_new[multi] = sub.nv
         state.relabel(mapping, first, P_new, nv_new)
         state.carry_pop("sp"), state.carry_pop("unit")
-        if progress is not None:
-            progress()
     par = state.carry_pop("par")
     pat = state.carry_pop("pat")
     return par, pat, pat.to(torch.int16)

@@ -51,47 +51,14 @@ def vertex_mean(P: Tensor, nv: Tensor) -> Tensor:
     return (P * valid).sum(1) / nv.clamp_min(1).unsqueeze(1).to(P.dtype)
 
 
-def _emit(P, nv, vals, cls, keep_sign: int):
-    """Vertices of the part of each polygon on the side ``keep_sign`` (closed half-plane).
+def _parts(P: Tensor, nv: Tensor, vals: Tensor, cls: Tensor, signs: tuple[int, ...]):
+    """The parts of each polygon on the closed sides ``signs`` of its line, in one pass.
 
-    Returns the new padded polygons, their counts, and for each output polygon the
-    positions of the (up to two) points lying on the cutting line.
-    """
-    F, V, _ = P.shape
-    dev = P.device
-    valid = valid_mask(nv, V)
-    nxt = next_index(nv, V)
-    c_next = cls.gather(1, nxt)
-    s_next = vals.gather(1, nxt)
-    P_next = P.gather(1, nxt.unsqueeze(-1).expand(-1, -1, 2))
-    cross = valid & ((cls.to(torch.int16) * c_next.to(torch.int16)) < 0)
-    keep_v = valid & ((cls * keep_sign) >= 0)
-    denom = vals - s_next
-    t = torch.where(cross, vals / torch.where(cross, denom, torch.ones_like(denom)), torch.zeros_like(vals))
-    X = P + t.unsqueeze(-1) * (P_next - P)
-    e = keep_v.to(torch.long) + cross.to(torch.long)
-    pos = e.cumsum(1) - e
-    n_out = e.sum(1)
-    Vn = int(n_out.max().item()) if F else 0
-    out = torch.zeros((F, max(Vn, 1), 2), dtype=P.dtype, device=dev)
-    rows = torch.arange(F, device=dev).unsqueeze(1).expand(F, V)
-    flat = out.view(-1, 2)
-    base = rows * out.shape[1]
-    flat[(base + pos)[keep_v]] = P[keep_v]
-    xpos = pos + keep_v.to(torch.long)
-    flat[(base + xpos)[cross]] = X[cross]
-    # points on the cutting line: zero vertices and crossings, in output order
-    on_v = valid & (cls == 0)
-    big = torch.full_like(pos, 1 << 40)
-    key = torch.cat([torch.where(on_v, pos, big), torch.where(cross, xpos, big)], 1)
-    return out, n_out, key
-
-
-def split_both(P: Tensor, nv: Tensor, vals: Tensor, cls: Tensor):
-    """Split polygons by their lines in one pass: ``(P_pos, nv_pos, P_neg, nv_neg, cut)``.
-
-    All polygons must have vertices strictly on both sides; ``cut`` ``(F, 2, 2)`` holds
-    the endpoints of the cutting segment.
+    Vertices on a kept side stay in order, and each edge whose ends lie strictly on
+    opposite sides contributes its crossing point. Returns the padded parts
+    ``(len(signs) * F, Vn, 2)`` (side after side), their vertex counts, and, for the
+    first side, the output positions of the vertices on the line and of the crossings
+    (``(F, 2V)``, a large value where there is none), in boundary order.
     """
     F, V, _ = P.shape
     dev = P.device
@@ -103,33 +70,43 @@ def split_both(P: Tensor, nv: Tensor, vals: Tensor, cls: Tensor):
     cross = valid & ((cls.to(torch.int16) * c_next.to(torch.int16)) < 0)
     denom = torch.where(cross, vals - s_next, torch.ones_like(vals))
     X = P + (vals / denom).unsqueeze(-1) * (P_next - P)
-    keep = torch.cat([valid & (cls >= 0), valid & (cls <= 0)], 0)  # (2F, V)
-    cross2 = torch.cat([cross, cross], 0)
-    e = keep.to(torch.long) + cross2.to(torch.long)
+    n = len(signs)
+    keep = torch.cat([valid & ((cls * sg) >= 0) for sg in signs], 0)  # (nF, V)
+    crossn = cross.repeat(n, 1)
+    e = keep.to(torch.long) + crossn.to(torch.long)
     pos = e.cumsum(1) - e
     n_out = e.sum(1)
-    Vn = int(n_out.max().item())
-    out = torch.zeros((2 * F, Vn, 2), dtype=P.dtype, device=dev)
-    base = (torch.arange(2 * F, device=dev) * Vn).unsqueeze(1)
-    P2 = torch.cat([P, P], 0)
-    X2 = torch.cat([X, X], 0)
+    Vn = max(int(n_out.max().item()) if F else 0, 1)
+    out = torch.zeros((n * F, Vn, 2), dtype=P.dtype, device=dev)
+    base = (torch.arange(n * F, device=dev) * Vn).unsqueeze(1)
     flat = out.view(-1, 2)
-    flat[(base + pos)[keep]] = P2[keep]
+    flat[(base + pos)[keep]] = P.repeat(n, 1, 1)[keep]
     xpos = pos + keep.to(torch.long)
-    flat[(base + xpos)[cross2]] = X2[cross2]
-    # the cut: zero vertices and crossings of the positive part, first two in order
+    flat[(base + xpos)[crossn]] = X.repeat(n, 1, 1)[crossn]
     on_v = valid & (cls == 0)
     big = torch.full((F, V), 1 << 40, dtype=torch.long, device=dev)
     key = torch.cat([torch.where(on_v, pos[:F], big), torch.where(cross, xpos[:F], big)], 1)
-    two = key.topk(2, dim=1, largest=False).values.clamp_max(Vn - 1)
+    return out, n_out, key
+
+
+def split_both(P: Tensor, nv: Tensor, vals: Tensor, cls: Tensor):
+    """Split polygons by their lines in one pass: ``(P_pos, nv_pos, P_neg, nv_neg, cut)``.
+
+    All polygons must have vertices strictly on both sides; ``cut`` ``(F, 2, 2)`` holds
+    the endpoints of the cutting segment.
+    """
+    F = P.shape[0]
+    out, n_out, key = _parts(P, nv, vals, cls, (+1, -1))
+    # the cut: the first two points of the positive part that lie on the line
+    two = key.topk(2, dim=1, largest=False).values.clamp_max(out.shape[1] - 1)
     cut = out[:F].gather(1, two.unsqueeze(-1).expand(F, 2, 2))
     return out[:F], n_out[:F], out[F:], n_out[F:], cut
 
 
 def clip(P: Tensor, nv: Tensor, vals: Tensor, cls: Tensor):
     """Keep the part of each polygon where the line's value is >= 0 (within tolerance)."""
-    Pp, np_, _ = _emit(P, nv, vals, cls, +1)
-    return Pp, np_
+    out, n_out, _ = _parts(P, nv, vals, cls, (+1,))
+    return out, n_out
 
 
 def pad_to(P: Tensor, V: int) -> Tensor:

@@ -294,10 +294,11 @@ def partition_plane(
     # that other processes hold).
     outer_threads = torch.get_num_threads()
     with exact_mode(numerics), intra_op_threads(1 if net.device.type == "cpu" else None):
-        state, patterns, out_forms = _partition(net, plane, domain, numerics, progress, outer_threads)
+        state, patterns, out_forms, area, cen = _partition(net, plane, domain, numerics, progress, outer_threads)
         boundary = _decision_boundary(state, out_forms, numerics) if decision_boundary else None
         elapsed = time.perf_counter() - t0
-        return PlanePartition._from_engine(net, plane, domain, state, patterns, out_forms, boundary, numerics, elapsed)
+        return PlanePartition._from_engine(net, plane, domain, state, patterns, out_forms, area, cen, boundary,
+                                           numerics, elapsed)
 
 
 def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numerics, progress: bool,
@@ -367,14 +368,14 @@ def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numeric
     R = state.num
     patterns = torch.cat(pattern_parts, 1) if pattern_parts else torch.zeros((R, 0), dtype=torch.int16, device=dev)
     # drop slivers below the area tolerance (lower-dimensional pieces left by rounding)
-    area, _ = poly.area_centroid(state.P, state.nv)
+    area, cen = poly.area_centroid(state.P, state.nv)
     dom_area = float(poly.area_centroid(domain.unsqueeze(0), torch.tensor([domain.shape[0]]))[0])
     keep = (area > numerics.area_tol * dom_area).nonzero().squeeze(1)
     if keep.numel() != R:
         state.gather(keep)
-        patterns = patterns[keep]
-        out_forms = out_forms[keep]
-    return state, patterns, out_forms
+        patterns, out_forms = patterns[keep], out_forms[keep]
+        area, cen = area[keep], cen[keep]
+    return state, patterns, out_forms, area, cen
 
 
 def _decision_boundary(state: PlaneState, out_forms: Tensor, numerics: Numerics) -> Tensor:

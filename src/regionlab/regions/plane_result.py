@@ -89,9 +89,8 @@ class PlanePartition:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def _from_engine(cls, net, plane, domain, state, patterns, out_forms, boundary, numerics, elapsed):
+    def _from_engine(cls, net, plane, domain, state, patterns, out_forms, area, cen, boundary, numerics, elapsed):
         R = state.num
-        area, cen = poly.area_centroid(state.P, state.nv)
         nv = state.nv.cpu()
         valid = poly.valid_mask(state.nv, state.P.shape[1]).cpu()
         verts = state.P.cpu()[valid]
@@ -191,7 +190,6 @@ class PlanePartition:
         # relabel in order of first appearance for stable output
         labels = torch.as_tensor(labels, dtype=torch.long)
         _, first = np.unique(labels.numpy(), return_index=True)
-        order = torch.empty_like(labels)
         rank = torch.as_tensor(np.argsort(np.argsort(first)), dtype=torch.long)
         order = rank[labels]
         self._pieces.append(order)

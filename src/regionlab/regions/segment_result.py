@@ -53,6 +53,11 @@ _INT_FIELDS = {
 }
 
 
+def _per_length(count: int, length: float) -> float:
+    """``count / length``; ``nan`` for a zero-length domain."""
+    return count / length if length > 0 else math.nan
+
+
 def _dense_patterns(first: Tensor, piece: Tensor, unit: Tensor, delta: Tensor, R: int) -> Tensor:
     P = torch.zeros((R, first.numel()), dtype=torch.int16)
     if R == 0:
@@ -280,14 +285,12 @@ class SegmentPartition(_Pieces):
 
         See :attr:`breakpoint_density` for the Hanin & Rolnick density ``T / length``.
         """
-        L = self.length
-        return self.num_regions / L if L > 0 else math.nan
+        return _per_length(self.num_regions, self.length)
 
     @property
     def breakpoint_density(self) -> float:
         """Breakpoints (pattern changes) per unit length, ``T / length`` (Hanin & Rolnick)."""
-        L = self.length
-        return self.num_breakpoints / L if L > 0 else math.nan
+        return _per_length(self.num_breakpoints, self.length)
 
     def point(self, t) -> Tensor:
         """Flat input point(s) ``x(t)`` for parameter value(s) ``t``.
@@ -651,14 +654,12 @@ class PathPartition(_Pieces):
         On a closed loop whose first and last pieces lie in one region, that region
         counts once.
         """
-        L = self.length
-        return (self.num_regions - int(self.wraps)) / L if L > 0 else math.nan
+        return _per_length(self.num_regions - int(self.wraps), self.length)
 
     @property
     def breakpoint_density(self) -> float:
         """Pattern changes per unit length (:attr:`num_transitions` / :attr:`length`)."""
-        L = self.length
-        return self.num_transitions / L if L > 0 else math.nan
+        return _per_length(self.num_transitions, self.length)
 
     def point(self, t) -> Tensor:
         """Flat input point(s) ``x(t)`` on the path for ``t`` in ``[0, L]``.
