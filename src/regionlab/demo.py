@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .numerics import intra_op_threads
+
 __all__ = ["two_moons", "make_mlp", "train", "run_demo", "format_table", "DEFAULT_BOUNDS"]
 
 #: The box ``(x_min, x_max, y_min, y_max)`` around the two moons that is partitioned.
@@ -122,9 +124,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int = 15
     >>> 0.0 <= stats["train_accuracy"] <= 1.0
     True
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread: the same float sums on every machine
-    try:
+    with intra_op_threads(1):  # one thread: the same float sums on every machine
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         loss_fn = nn.CrossEntropyLoss()
@@ -139,8 +139,6 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int = 15
         model.eval()
         with torch.no_grad():
             acc = float((model(x).argmax(1) == y).to(torch.float64).mean())
-    finally:
-        torch.set_num_threads(threads)
     return {"steps": int(steps), "seconds": seconds, "final_loss": float(loss.detach()), "train_accuracy": acc}
 
 

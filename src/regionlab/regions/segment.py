@@ -36,7 +36,7 @@ from torch import Tensor
 from ..errors import InvalidParameterError, NumericalError, ShapeError
 from ..ir.network import CPWLNetwork
 from ..ir.ops import Dense, MaxOp, PiecewiseLinear
-from ..numerics import DEFAULT_NUMERICS, Numerics, exact_mode
+from ..numerics import DEFAULT_NUMERICS, Numerics, exact_mode, intra_op_threads
 from ._common import _check_points, as_network, network_for
 from .segment_result import PathPartition, SegmentPartitionBatch
 
@@ -632,16 +632,11 @@ def _partition_many(net, A, Bp, numerics, chunk_size, progress, return_maps, t0)
             # teams (whose barriers stall badly on a busy machine).
             from concurrent.futures import ThreadPoolExecutor
 
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                with ThreadPoolExecutor(workers) as pool:
-                    for fut in [pool.submit(job, s, e) for s, e in bounds]:
-                        parts.append(fut.result())
-                        if bar is not None:
-                            bar.update()
-            finally:
-                torch.set_num_threads(threads)
+            with intra_op_threads(1), ThreadPoolExecutor(workers) as pool:
+                for fut in [pool.submit(job, s, e) for s, e in bounds]:
+                    parts.append(fut.result())
+                    if bar is not None:
+                        bar.update()
     if bar is not None:
         bar.close()
     counts = torch.cat([p["counts"] for p in parts])
