@@ -427,3 +427,17 @@ def test_large_boxes_reach_the_whole_plane_count(R):
     part = partition_plane(seed0_mlp(2, 8), O, E1, E2, (-R, R, -R, R))
     assert part.num_regions == 270
     assert float(part.areas.sum()) == pytest.approx(4 * R * R, rel=1e-9)
+
+
+def test_intra_op_threads_validates_and_restores():
+    from regionlab.errors import InvalidParameterError
+    from regionlab.numerics import intra_op_threads
+
+    before = torch.get_num_threads()
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(InvalidParameterError):
+            with intra_op_threads(bad):
+                pass
+    with intra_op_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

@@ -115,6 +115,8 @@ def intra_op_threads(n: int | None):
     >>> torch.get_num_threads() == before
     True
     """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise InvalidParameterError(f"The 'n' parameter of intra_op_threads must be a positive int or None. Got {n!r} instead.")
     old = torch.get_num_threads()
     if n is None or n == old:
         yield
