@@ -441,3 +441,48 @@ def test_intra_op_threads_validates_and_restores():
     with intra_op_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def _partition_with_fusion(net, fuse: bool, monkeypatch, bounds=BOX):
+    from regionlab.regions import plane as plane_mod
+
+    monkeypatch.setattr(plane_mod, "_fusion_pays", lambda *a: fuse)
+    return partition_plane(net, O, E1, E2, bounds)
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "prelu", "hardtanh", "abs", "cpwl"])
+def test_fused_activation_dense_matches_unfused(act, monkeypatch):
+    # the activation->Dense fusion (parent products plus rank-1 event updates) is an
+    # algebraic rewrite: regions, patterns and affine maps must equal the plain path's
+    from regionlab.testing.zoo import mlp
+
+    net = regionlab.trace(mlp((2, 9, 7, 6, 3), act, seed=5), torch.zeros(1, 2, dtype=DT))
+    a = _partition_with_fusion(net, True, monkeypatch, (-3, 3, -3, 3))
+    b = _partition_with_fusion(net, False, monkeypatch, (-3, 3, -3, 3))
+    assert a.num_regions == b.num_regions > 20
+    assert torch.equal(a.patterns, b.patterns)
+    assert torch.allclose(a.affine_A, b.affine_A, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(a.affine_c, b.affine_c, rtol=1e-10, atol=1e-12)
+    check_invariants(a, net)
+
+
+def test_fusion_keeps_values_shared_with_later_readers(monkeypatch):
+    # ReLU on a reshape (a view) of a value that a residual reads again later: the fused
+    # path must not overwrite the shared storage
+    from regionlab.ir import Node, Reshape, Sum
+
+    gen = torch.Generator().manual_seed(11)
+
+    def dense(o, i):
+        return Dense(torch.randn(o, i, generator=gen, dtype=DT), torch.randn(o, generator=gen, dtype=DT) * 0.3)
+
+    nodes = [Node(None, (), (2,)), Node(dense(5, 2), (0,), (5,)), Node(Reshape((5,)), (1,), (5,)),
+             Node(PiecewiseLinear.relu(), (2,), (5,)), Node(dense(5, 5), (3,), (5,)),
+             Node(Sum((1.0, 1.0)), (4, 1), (5,)), Node(PiecewiseLinear.relu(), (5,), (5,)), Node(dense(1, 5), (6,), (1,))]
+    net = CPWLNetwork(nodes)
+    a = _partition_with_fusion(net, True, monkeypatch)
+    b = _partition_with_fusion(net, False, monkeypatch)
+    assert a.num_regions == b.num_regions
+    assert torch.equal(a.patterns, b.patterns)
+    assert torch.allclose(a.affine_c, b.affine_c, rtol=1e-10, atol=1e-12)
+    check_invariants(a, net)

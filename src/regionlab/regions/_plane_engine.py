@@ -344,11 +344,14 @@ def _vertex_tol(P: Tensor, g: Tensor, h: Tensor, atol: float) -> Tensor:
     return (P[..., 0].abs() * g[:, 0:1].abs() + P[..., 1].abs() * g[:, 1:2].abs() + h.abs().unsqueeze(1)).mul_(atol).add_(atol)
 
 
-def refine_univariate(state: PlaneState, z: Tensor, op):
+def refine_univariate(state: PlaneState, z: Tensor, op, *, events: bool = False):
     """Refine the polygons by a univariate node with input forms ``z`` ``(R, 3, U)``.
 
     Returns ``(parent, choice, pattern)``: for each fragment its polygon before the
-    node, the frozen piece per unit, and the pattern codes.
+    node, the frozen piece per unit, and the pattern codes. With ``events=True`` also
+    ``(base, (fragment, unit, level))``: the piece of each unit at the bottom of each
+    parent polygon ``(R, U)``, and the level crossings that lift a fragment's piece
+    above its parent's base (``choice = base[parent]`` plus one per event).
     """
     R, _, U = z.shape
     dev = z.device
@@ -433,6 +436,7 @@ def refine_univariate(state: PlaneState, z: Tensor, op):
     choice = base[par]
     cnt = ct[par]
     total = int(cnt.sum().item()) if F else 0
+    ev = (par[:0], par[:0], par[:0])
     if total:
         frag = torch.repeat_interleave(torch.arange(F, device=dev), cnt)
         first_pair = cnt.cumsum(0) - cnt
@@ -441,9 +445,12 @@ def refine_univariate(state: PlaneState, z: Tensor, op):
         cf, gl = c[frag], g_line[li]
         val = cf[:, 0] * gl[:, 0] + cf[:, 1] * gl[:, 1] + h_line[li]
         up = val > 0
-        choice.index_put_((frag[up], u_idx[li[up]]), torch.ones(int(up.sum()), dtype=choice.dtype, device=dev), accumulate=True)
+        ev = (frag[up], u_idx[li[up]], j_idx[li[up]])
+        choice.index_put_(ev[:2], torch.ones(ev[0].numel(), dtype=choice.dtype, device=dev), accumulate=True)
     oc = on_code[par]
     pattern = torch.where(oc != 0, oc, choice)
+    if events:
+        return par, choice, pattern, base, ev
     return par, choice, pattern
 
 

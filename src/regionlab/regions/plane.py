@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ..errors import DomainError, InvalidParameterError, NumericalError, ShapeError
 from ..ir.network import CPWLNetwork, apply_frozen
+from ..ir.ops import Dense
 from ..numerics import DEFAULT_NUMERICS, Numerics, exact_mode, intra_op_threads
 from . import _polygon as poly
 from ._plane_engine import PlaneState, refine_max, refine_univariate
@@ -317,10 +318,13 @@ def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numeric
         bar = tqdm(total=len(net.nonlinear_nodes), desc="partition_plane", unit="layer")
     last = net.last_use
     out_forms = None
+    fused = -1  # a Dense node already evaluated by the activation before it
     for i, node in enumerate(net.nodes[1:], start=1):
         op = node.op
         R = state.num
-        if op.kind == "linear":
+        if i == fused:
+            pass
+        elif op.kind == "linear":
             args = [forms[j] for j in node.inputs]
             # one large product per layer: worth the caller's threads, unlike the loops
             with intra_op_threads(linear_threads if R * 3 >= 4096 else None):
@@ -335,23 +339,34 @@ def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numeric
                 out[:, 0] += off
             forms[i] = out
         else:
-            z = forms[node.inputs[0]].reshape(R, 3, -1)
+            src = node.inputs[0]
+            z = forms[src].reshape(R, 3, -1)
+            nxt = _fusable_dense(net, i) if op.kind == "univariate" and last[src] <= i else None
             if op.kind == "univariate":
-                par, choice, pat = refine_univariate(state, z, op)
+                par, choice, pat, base, ev = refine_univariate(state, z, op, events=True)
             else:
                 par, choice, pat = refine_max(state, z, op.index)
-            src = node.inputs[0]
-            zc = forms[src].reshape(R, 3, -1).index_select(0, par)
-            for j in list(forms):
-                if j == src:
-                    forms[j] = zc.reshape(state.num, 3, *forms[j].shape[2:]) if last[src] > i else None
+            if nxt is not None and _fusion_pays(R, state.num, ev[0].numel(), z.shape[2]):
+                # z may be overwritten unless another live value shares its storage (views)
+                ptr = z.untyped_storage().data_ptr()
+                shared = any(t.untyped_storage().data_ptr() == ptr for j, t in forms.items() if j != src)
+                out = _fused_dense(op, nxt, z if not shared else z.clone(), base, par, ev, linear_threads)
+                forms[i + 1] = out.reshape(state.num, 3, *net.nodes[i + 1].shape)
+                forms.pop(src)
+                fused = i + 1
+            else:
+                zc = z.index_select(0, par)
+                # the gathered input is a fresh tensor: overwrite it unless it is read later
+                forms[i] = apply_frozen(op, zc, choice, inplace=last[src] <= i).reshape(state.num, 3, *node.shape)
+                if last[src] > i:
+                    forms[src] = zc.reshape(state.num, 3, *forms[src].shape[2:])
                 else:
+                    forms.pop(src)
+            for j in list(forms):
+                if j < i and j != src:
                     forms[j] = forms[j].index_select(0, par)
             pattern_parts = [p.index_select(0, par) for p in pattern_parts]
             pattern_parts.append(pat)
-            # the gathered input is a fresh tensor: overwrite it unless it is read later
-            out = apply_frozen(op, zc, choice, inplace=last[src] <= i)
-            forms[i] = out.reshape(state.num, 3, *node.shape)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(regions=state.num)
@@ -376,6 +391,49 @@ def _partition(net: CPWLNetwork, plane: Plane, domain: Tensor, numerics: Numeric
         patterns, out_forms = patterns[keep], out_forms[keep]
         area, cen = area[keep], cen[keep]
     return state, patterns, out_forms, area, cen
+
+
+def _fusable_dense(net: CPWLNetwork, i: int):
+    """The Dense op of node ``i + 1`` if it is the only reader of node ``i``."""
+    if i + 1 >= len(net.nodes) or net.last_use[i] != i + 1:
+        return None
+    node = net.nodes[i + 1]
+    if not isinstance(node.op, Dense) or tuple(node.inputs) != (i,):
+        return None
+    return node.op
+
+
+def _fusion_pays(R_parent: int, R_frag: int, num_events: int, U: int) -> bool:
+    # dense product on parents plus one rank-1 update per event, against gathering,
+    # masking and multiplying the forms of every fragment
+    return num_events * 8 + R_parent * U < R_frag * U
+
+
+def _fused_dense(op, dense, z: Tensor, base: Tensor, par: Tensor, ev, linear_threads) -> Tensor:
+    """Forms after ``dense(op(z))`` on every fragment, from the parents' forms ``z``.
+
+    A fragment's activation differs from its parent's base pieces only in the units whose
+    levels it lies above (the events), so its output is the parent's product plus one
+    rank-1 term per event: no per-fragment gather of the ``U``-wide forms and a dense
+    product over the parents only.
+    """
+    R, _, U = z.shape
+    fr, uu, jj = ev
+    _, s, c = op.unit_tables(U)
+    # events first: apply_frozen below may overwrite z
+    zu = z[par[fr], :, uu]  # (E, 3)
+    delta = zu * (s[uu, jj + 1] - s[uu, jj]).unsqueeze(1)
+    delta[:, 0] += c[uu, jj + 1] - c[uu, jj]
+    act = apply_frozen(op, z, base, inplace=True)
+    with intra_op_threads(linear_threads if R * 3 >= 4096 else None):
+        out = dense.linear(act.reshape(R * 3, U)).reshape(R, 3, -1)
+    out = out.index_select(0, par)
+    if fr.numel():
+        cols = dense.weight.T.index_select(0, uu)  # (E, U_next)
+        out.index_add_(0, fr, delta.unsqueeze(-1) * cols.unsqueeze(1))
+    if dense.bias is not None:
+        out[:, 0] += dense.bias
+    return out
 
 
 def _decision_boundary(state: PlaneState, out_forms: Tensor, numerics: Numerics) -> Tensor:
