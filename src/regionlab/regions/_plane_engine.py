@@ -295,19 +295,23 @@ def _vertex_values(state: PlaneState, z: Tensor, levels: Tensor, chunk: int = 1 
     c = poly.vertex_mean(P, nv)  # (R, 2)
     d = P - c.unsqueeze(1)
     rho = ((d * d).sum(-1) * valid).amax(1).sqrt()  # (R,)
-    zc = torch.addcmul(z[:, 0, :], c[:, 0:1], z[:, 1, :]).addcmul_(c[:, 1:2], z[:, 2, :])  # (R, U)
-    gn = torch.hypot(z[:, 1, :], z[:, 2, :])
-    rad = gn * rho.unsqueeze(1)
-    reach = gn * (c.norm(dim=1) + rho).unsqueeze(1)  # >= |g_x v_x| + |g_y v_y| on the disc
+    z1, z2 = z[:, 1, :], z[:, 2, :]
+    gn = (z1 * z1).addcmul_(z2, z2).sqrt_()  # (R, U)
     if levels.shape[1] == 1:
-        # one level per unit (the ReLU family): stay in (R, U), no level axis
-        lv = levels[:, 0]
-        t2 = (z[:, 0, :] - lv).abs_().add_(reach).mul_(atol).add_(atol)
-        lo2 = zc - rad - lv
-        above_all = lo2 > t2
-        below = above_all.to(torch.int16)
-        unsure = ~above_all & (lo2.add_(rad, alpha=2.0) >= -t2)
+        # One level per unit (the ReLU family): stay in (R, U), no level axis. With
+        # h = value at the centre minus the level, |h0| <= |h| + gn |c| bounds the
+        # constant term, so tol <= atol (|h| + gn (2|c| + rho)) + atol; the polygon is
+        # on one side when |h| - gn rho exceeds that, i.e. |h| (1 - atol) > margin.
+        h = (z[:, 0, :] - levels[:, 0]).addcmul_(c[:, 0:1], z1).addcmul_(c[:, 1:2], z2)
+        cn = c.norm(dim=1)
+        margin = gn.mul_((rho + atol * (2.0 * cn + rho)).unsqueeze(1)).add_(atol)
+        h.mul_(1.0 - atol)
+        below = (h > margin).to(torch.int16)
+        unsure = h.abs_() <= margin
     else:
+        zc = torch.addcmul(z[:, 0, :], c[:, 0:1], z1).addcmul_(c[:, 1:2], z2)  # (R, U)
+        rad = gn * rho.unsqueeze(1)
+        reach = gn * (c.norm(dim=1) + rho).unsqueeze(1)  # >= |g_x v_x| + |g_y v_y| on the disc
         lo = (zc - rad).unsqueeze(-1) - levels.unsqueeze(0)  # (R, U, K)
         hi = (zc + rad).unsqueeze(-1) - levels.unsqueeze(0)
         t3 = ((z[:, 0, :].unsqueeze(-1) - levels.unsqueeze(0)).abs() + reach.unsqueeze(-1)).mul_(atol).add_(atol)
