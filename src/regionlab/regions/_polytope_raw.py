@@ -1,0 +1,74 @@
+"""What the n-D engines hand to :class:`~regionlab.regions.polytope_result.PolytopePartition`.
+
+Both engines (vertex subdivision, LP traversal) produce one :class:`RawRegions`; the
+result object derives everything else (affine maps, linear pieces, statistics) from it,
+so the two engines can be compared field by field.
+
+Coordinates are the domain's coordinates ``p`` (``x = origin + p @ basis``), float64.
+Region order is canonical: sorted lexicographically by pattern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class RawRegions:
+    """Regions of an n-D partition, concatenated with offsets.
+
+    Attributes
+    ----------
+    patterns : Tensor ``(R, N)`` int16
+        Activation pattern of each region (codes as :meth:`CPWLNetwork.patterns`).
+    witnesses : Tensor ``(R, k)``
+        A point strictly inside each region (its Chebyshev centre where computed).
+    inradii : Tensor ``(R,)``
+        Radius of the largest ball inside the region (and the domain) around the witness.
+    A, b : Tensor ``(F, k)``, ``(F,)``
+        Non-redundant facets ``A p <= b`` of all regions, rows of unit norm.
+    facet_offsets : Tensor ``(R + 1,)`` long
+        Region ``r`` owns facets ``facet_offsets[r]:facet_offsets[r+1]``.
+    facet_unit : Tensor ``(F,)`` long
+        Global unit index whose switching surface carries the facet, ``-1`` for a
+        facet on the domain's boundary.
+    adjacency : Tensor ``(E, 2)`` long
+        Pairs ``i < j`` of regions sharing an ``(k-1)``-dimensional face, sorted.
+    vertices, vertex_offsets : Tensor or None
+        ``(V, k)`` and ``(R + 1,)``: the vertices of each region (low dimension only).
+    volumes : Tensor or None
+        ``(R,)`` volume of each region (low dimension only).
+    info : dict
+        Engine name, timings, certificate.
+    """
+
+    patterns: Tensor
+    witnesses: Tensor
+    inradii: Tensor
+    A: Tensor
+    b: Tensor
+    facet_offsets: Tensor
+    facet_unit: Tensor
+    adjacency: Tensor
+    vertices: Tensor | None = None
+    vertex_offsets: Tensor | None = None
+    volumes: Tensor | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def num_regions(self) -> int:
+        return int(self.patterns.shape[0])
+
+
+def canonical_order(patterns: Tensor) -> Tensor:
+    """Permutation that sorts the rows of ``patterns`` lexicographically."""
+    R, N = patterns.shape
+    if R == 0:
+        return torch.zeros(0, dtype=torch.long)
+    order = torch.arange(R)
+    for j in range(N - 1, -1, -1):  # stable sorts from the last column: lexicographic
+        order = order[torch.sort(patterns[order, j].long(), stable=True).indices]
+    return order
