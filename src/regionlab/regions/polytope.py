@@ -1,0 +1,394 @@
+"""Exact partitions of n-D convex domains: ``partition_polytope`` and its two engines.
+
+* ``engine="vertex"``: layer-wise subdivision of convex polytopes held by their vertices
+  and half-spaces (``_vertex_engine``); batched tensor work, for low dimension.
+* ``engine="lp"``: region-graph traversal with linear programs (``_lp_engine``); any
+  dimension, with a completeness certificate.
+
+``engine="auto"`` takes the vertex engine up to :data:`VERTEX_ENGINE_MAX_DIM` dimensions
+when the domain's vertices are available, the LP engine otherwise.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import torch
+from torch import Tensor
+
+from ..errors import DomainError, InvalidParameterError, RegionLimitExceeded, ShapeError
+from ..ir.network import CPWLNetwork, apply_frozen
+from ..numerics import DEFAULT_NUMERICS, Numerics, exact_mode, intra_op_threads
+from ._polytope_raw import RawRegions, canonical_order
+from ._vertex_engine import PolyState, refine_max, refine_univariate, unpack
+
+VERTEX_ENGINE_MAX_DIM = 8
+ENGINES = ("auto", "vertex", "lp")
+
+
+def _as_network(model, domain) -> CPWLNetwork:
+    if isinstance(model, CPWLNetwork):
+        net = model
+    else:
+        from ._common import as_network
+
+        shape = domain.input_shape if domain.input_shape is not None else (domain.input_dim,)
+        net = as_network(model, domain.origin.reshape(shape))
+    if net.input_dim != domain.input_dim:
+        raise ShapeError(
+            f"The domain lives in a {domain.input_dim}-dimensional input space but the network takes "
+            f"{net.input_dim} inputs (shape {net.input_shape})."
+        )
+    return net
+
+
+def partition_polytope(model, domain, *, engine: str = "auto", numerics: Numerics | None = None,
+                       max_regions: int | None = None, time_limit: float | None = None,
+                       progress: bool = False):
+    """Exact partition of a convex domain into the activation regions of a network.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or CPWLNetwork
+        A CPWL model (traced on first use) or a traced network.
+    domain : regionlab.domains.Domain
+        A convex domain: :class:`~regionlab.domains.Box`, ``LinfBall``, ``L1Ball``,
+        ``Polytope``, ``ConvexHull``, ``Simplex``, or a window in the span of a few
+        directions through a data point (:func:`regionlab.domains.window`).
+    engine : {"auto", "vertex", "lp"}
+        ``"vertex"``: vertex subdivision (low dimension, fast, batched);
+        ``"lp"``: region-graph traversal by linear programs (any dimension, completeness
+        certificate); ``"auto"``: the vertex engine up to 8 dimensions, else LP.
+    numerics : Numerics, optional
+        Precision and tolerances (float64 by default).
+    max_regions : int, optional
+        Stop with :class:`~regionlab.errors.RegionLimitExceeded` (carrying the partial
+        result) once more regions than this are found.
+    time_limit : float, optional
+        Seconds; stop the same way when exceeded.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    PolytopePartition
+        Every activation region meeting the domain with positive volume: pattern, a point
+        strictly inside and the radius of a ball around it inside the region, the
+        non-redundant facets, the affine map, (low dimension) vertices and volume; the
+        adjacency graph, ``num_regions`` and ``num_linear_pieces``.
+
+    Raises
+    ------
+    RegionLimitExceeded
+        ``max_regions`` or ``time_limit`` reached; ``.partial`` holds what was finished.
+    ShapeError
+        The domain's input dimension does not match the network.
+
+    Notes
+    -----
+    Regions are counted inside the domain: one that only touches the boundary (zero
+    volume inside) is not counted. Interrupting (Ctrl-C) returns the regions finished so
+    far, marked incomplete (``info["complete"] is False``); for the vertex engine that is
+    the partition by the layers already processed.
+
+    Examples
+    --------
+    One layer of 4 generic planes through the centre of a 3-D box makes 14 regions:
+
+    >>> import torch, regionlab
+    >>> from regionlab.domains import Box
+    >>> from regionlab.ir import CPWLNetwork, Dense, PiecewiseLinear
+    >>> W = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=torch.float64)
+    >>> net = CPWLNetwork.sequential((3,), [Dense(W, torch.zeros(4, dtype=torch.float64)), PiecewiseLinear.relu()])
+    >>> part = regionlab.partition_polytope(net, Box([-1, -1, -1], [1, 1, 1]))
+    >>> part.num_regions
+    14
+    """
+    numerics = numerics or DEFAULT_NUMERICS
+    if not isinstance(numerics, Numerics):
+        raise InvalidParameterError(f"The 'numerics' parameter must be a Numerics instance. Got {type(numerics).__name__}.")
+    if engine not in ENGINES:
+        raise InvalidParameterError(f"Unknown engine {engine!r}; choose one of {ENGINES}.")
+    if max_regions is not None and (not isinstance(max_regions, int) or max_regions < 1):
+        raise InvalidParameterError(f"max_regions must be a positive integer, got {max_regions!r}.")
+    if time_limit is not None and not (time_limit > 0):
+        raise InvalidParameterError(f"time_limit must be a positive number of seconds, got {time_limit!r}.")
+    from ..domains import Domain
+
+    if not isinstance(domain, Domain):
+        raise DomainError(
+            f"partition_polytope needs a regionlab.domains.Domain (Box, LinfBall, L1Ball, Polytope, ...); "
+            f"got {type(domain).__name__}."
+        )
+    net = _as_network(model, domain)
+    if engine == "auto":
+        engine = "vertex" if domain.dim <= VERTEX_ENGINE_MAX_DIM else "lp"
+    from .polytope_result import PolytopePartition
+
+    t0 = time.perf_counter()
+    try:
+        if engine == "vertex":
+            raw = _vertex_partition(net, domain, numerics, max_regions, time_limit, progress)
+        else:
+            from ._lp_engine import lp_partition
+
+            raw = lp_partition(net, domain, numerics=numerics, max_regions=max_regions,
+                               time_limit=time_limit, progress=progress)
+    except RegionLimitExceeded as exc:
+        if isinstance(exc.partial, RawRegions):
+            exc.partial = PolytopePartition._from_raw(net, domain, exc.partial, numerics, time.perf_counter() - t0)
+        raise
+    return PolytopePartition._from_raw(net, domain, raw, numerics, time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------ vertex engine
+
+
+class _Interrupt:
+    """Turns the first Ctrl-C into a flag checked between layers (main thread only)."""
+
+    def __init__(self):
+        self.hit = False
+        self._old = None
+
+    def __enter__(self):
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread
+            self._old = None
+        return self
+
+    def _handler(self, signum, frame):
+        if self.hit:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions, time_limit, progress) -> RawRegions:
+    if domain.dim > 12:
+        raise DomainError(
+            f"The vertex engine enumerates polytope vertices and is meant for low dimension; this domain "
+            f"is {domain.dim}-dimensional. Use engine='lp' (any dimension) or a lower-dimensional window."
+        )
+    dev, dt = net.device, numerics.dtype
+    if net.dtype != dt:
+        net = net.to(dtype=dt)
+    verts = domain.vertices().to(device=dev, dtype=dt)
+    A, b = domain.halfspaces()
+    state = PolyState.from_domain(verts, A.to(device=dev, dtype=dt), b.to(device=dev, dtype=dt), numerics.atol)
+    k = domain.dim
+    base = torch.cat([domain.origin.unsqueeze(0), domain.basis]).to(device=dev, dtype=dt)  # (1+k, n)
+    forms: dict[int, Tensor] = {0: base.reshape(1, 1 + k, *net.input_shape)}
+    pattern_parts: list[Tensor] = []
+    last = net.last_use
+    offsets = dict(zip(net.nonlinear_nodes, net.unit_offsets, strict=False))
+    t0 = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(net.nonlinear_nodes), desc="partition_polytope", unit="layer")
+    layers_done = 0
+    stop_reason = None
+    snapshot = None
+    with exact_mode(numerics), intra_op_threads(1 if dev.type == "cpu" else None), _Interrupt() as intr:
+        for i, node in enumerate(net.nodes[1:], start=1):
+            op = node.op
+            R = state.num
+            cols = 1 + k
+            if op.kind == "linear":
+                args = [forms[j] for j in node.inputs]
+                out = op.linear(*[a.reshape(R * cols, *a.shape[2:]) for a in args])
+                out = out.reshape(R, cols, *out.shape[1:])
+                if op.offset is not None:
+                    out = out.clone()
+                    out[:, 0] += op.offset
+                forms[i] = out
+            else:
+                snapshot = (state, dict(forms), list(pattern_parts))
+                z = forms[node.inputs[0]].reshape(R, cols, -1)
+                state = _copy_state(state)
+                if op.kind == "univariate":
+                    par, choice, pat = refine_univariate(state, z, op, offsets[i])
+                else:
+                    par, choice, pat = refine_max(state, z, op.index, offsets[i])
+                state.compact()
+                src = node.inputs[0]
+                zc = z.index_select(0, par)
+                for j in list(forms):
+                    if j != src:
+                        forms[j] = forms[j].index_select(0, par)
+                forms[src] = zc.reshape(state.num, cols, *forms[src].shape[2:])
+                forms[i] = apply_frozen(op, zc.clone(), choice).reshape(state.num, cols, *node.shape)
+                pattern_parts = [p.index_select(0, par) for p in pattern_parts] + [pat]
+                layers_done += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(regions=state.num)
+                if max_regions is not None and state.num > max_regions:
+                    stop_reason = f"more than max_regions={max_regions} regions after {layers_done} nonlinear layer(s)"
+                elif time_limit is not None and time.perf_counter() - t0 > time_limit and layers_done < len(net.nonlinear_nodes):
+                    stop_reason = f"time_limit={time_limit} s exceeded after {layers_done} nonlinear layer(s)"
+                if stop_reason or intr.hit:
+                    break
+            for j in node.inputs:
+                if last[j] <= i:
+                    forms.pop(j, None)
+            if i == net.output_node:
+                break
+    if bar is not None:
+        bar.close()
+    complete = stop_reason is None and not intr.hit
+    if stop_reason and max_regions is not None and state.num > max_regions and snapshot is not None:
+        # the partial result is the coarser partition by the layers before the one that overflowed
+        state, forms, pattern_parts = snapshot
+        layers_done -= 1
+    raw = _finish(net, domain, state, pattern_parts, numerics, layers_done, complete)
+    raw.info["elapsed"] = time.perf_counter() - t0
+    if intr.hit:
+        raw.info["interrupted"] = True
+    if stop_reason:
+        raise RegionLimitExceeded(f"partition_polytope stopped: {stop_reason}; the partial result (the partition "
+                                  f"by the first {layers_done} nonlinear layer(s)) is attached as .partial.", partial=raw)
+    return raw
+
+
+def _copy_state(state: PolyState) -> PolyState:
+    """A shallow copy whose tensors the refinement may replace (keeps the snapshot intact)."""
+    s = PolyState(state.V.clone(), state.nv.clone(), state.H.clone(), state.nf.clone(), state.fu.clone(),
+                  state.inc.clone(), state.atol)
+    return s
+
+
+def _finish(net, domain, state: PolyState, pattern_parts, numerics, layers_done, complete) -> RawRegions:
+    R, k = state.num, state.k
+    dev = state.V.device
+    N = net.num_units
+    patterns = torch.cat(pattern_parts, 1) if pattern_parts else torch.zeros((R, 0), dtype=torch.int16, device=dev)
+    if patterns.shape[1] < N:  # partial result: units of later layers are unknown (-32768)
+        patterns = torch.cat([patterns, patterns.new_full((R, N - patterns.shape[1]), -32768)], 1)
+    order = canonical_order(patterns.cpu()).to(dev)
+    state.gather(order)
+    patterns = patterns[order]
+    Fm = state.H.shape[1]
+    Vm = state.V.shape[1]
+    valid_v = torch.arange(Vm, device=dev) < state.nv.unsqueeze(1)
+    inc = unpack(state.inc, Fm) & valid_v.unsqueeze(-1)  # (R, Vm, Fm)
+    live = (state.fu >= -1) & (torch.arange(Fm, device=dev) < state.nf.unsqueeze(1)) & (inc.sum(1) >= k)
+    if k >= 4 and bool(live.any()):
+        # a supporting hyperplane through >= k vertices may still hold a lower face
+        r_i, f_i = live.nonzero(as_tuple=True)
+        m = inc[r_i, :, f_i].unsqueeze(-1).to(state.V.dtype)  # (M, Vm, 1)
+        Pv = state.V[r_i]
+        cen = (Pv * m).sum(1, keepdim=True) / m.sum(1, keepdim=True)
+        sv = torch.linalg.svdvals((Pv - cen) * m)  # (M, k)
+        scale = sv[:, :1].clamp_min(1e-300)
+        rank = (sv > 1e-9 * scale).sum(1)
+        live[r_i, f_i] = rank >= k - 1
+    witnesses = state.vertex_mean()
+    nf = live.sum(1)
+    r_f, s_f = live.nonzero(as_tuple=True)
+    H = state.H[r_f, s_f]
+    Aout, bout = H[:, :k], H[:, k]
+    slack = bout - (Aout * witnesses[r_f]).sum(1)
+    inradii = torch.full((R,), float("inf"), dtype=state.V.dtype, device=dev)
+    inradii.scatter_reduce_(0, r_f, slack, reduce="amin")
+    facet_offsets = torch.zeros(R + 1, dtype=torch.long, device=dev)
+    facet_offsets[1:] = nf.cumsum(0)
+    facet_unit = state.fu[r_f, s_f]
+    vcount = state.nv
+    vertex_offsets = torch.zeros(R + 1, dtype=torch.long, device=dev)
+    vertex_offsets[1:] = vcount.cumsum(0)
+    vertices = state.V[valid_v]
+    raw = RawRegions(patterns=patterns.cpu(), witnesses=witnesses.cpu(), inradii=inradii.cpu(), A=Aout.cpu(), b=bout.cpu(),
+                     facet_offsets=facet_offsets.cpu(), facet_unit=facet_unit.cpu(),
+                     adjacency=torch.zeros((0, 2), dtype=torch.long), vertices=vertices.cpu(),
+                     vertex_offsets=vertex_offsets.cpu(), volumes=None,
+                     info={"engine": "vertex", "layers_done": layers_done, "complete": complete})
+    if complete and R:
+        adj, cert = adjacency_by_crossing(net, domain, raw, numerics, facet_points=_facet_centres(state, r_f, s_f, inc))
+        raw = _replace(raw, adjacency=adj)
+        raw.info["certificate"] = cert
+    return raw
+
+
+def _replace(raw: RawRegions, **kw) -> RawRegions:
+    from dataclasses import replace
+
+    return replace(raw, **kw)
+
+
+def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor, inc: Tensor) -> Tensor:
+    """Mean of each facet's vertices: a point in the facet's relative interior."""
+    m = inc[r_f, :, s_f].unsqueeze(-1).to(state.V.dtype)  # (F, Vm, 1)
+    return ((state.V[r_f] * m).sum(1) / m.sum(1)).cpu()
+
+
+def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: Numerics, facet_points: Tensor):
+    """Neighbours across every network facet, and a completeness certificate.
+
+    For a facet on unit ``u``'s switching surface with a point ``q`` in its relative
+    interior, the neighbour's pattern is read at ``q`` for every unit that is not on a
+    switching level there (their pieces are constant near ``q``, on both sides) and just
+    across the facet for the others (``u`` itself, and any unit degenerate at ``q``).
+    """
+    R = raw.num_regions
+    owner = torch.repeat_interleave(torch.arange(R), raw.facet_offsets[1:] - raw.facet_offsets[:-1])
+    netf = (raw.facet_unit >= 0).nonzero().squeeze(1)
+    empty = torch.zeros((0, 2), dtype=torch.long)
+    cert = {"facets_checked": int(netf.numel()), "to_known": 0, "to_boundary": 0, "unmatched": 0}
+    if netf.numel() == 0:
+        cert["complete"] = True
+        return empty, cert
+    dev, dt = net.device, numerics.dtype
+    q = facet_points[netf].to(dt)
+    a = raw.A[netf].to(dt)
+    scale = 1.0 + q.abs().amax(1, keepdim=True)
+    step = 1e-7 * scale
+    q_out = q + step * a  # a points out of the owner
+    X = domain.to_input(q).to(device=dev, dtype=dt)
+    Xo = domain.to_input(q_out).to(device=dev, dtype=dt)
+    with torch.no_grad():
+        pre = net.preactivations(X)
+        pat_q = net.patterns(X).cpu()
+        pat_o = net.patterns(Xo).cpu()
+    # units on (or numerically at) one of their levels at q: take their code across
+    near = []
+    for li, node_i in enumerate(net.nonlinear_nodes):
+        op = net.nodes[node_i].op
+        zl = pre[li]
+        if op.kind == "univariate":
+            bp = op.unit_tables(zl.shape[1])[0]
+            d = (zl.unsqueeze(-1) - bp.unsqueeze(0)).abs().amin(-1)
+            near.append(d <= 1e-7 * (1.0 + zl.abs()))
+        else:
+            vals = op.gather(zl)
+            top2 = vals.topk(min(2, vals.shape[-1]), dim=-1).values
+            gap = (top2[..., 0] - top2[..., -1]) if vals.shape[-1] > 1 else torch.full_like(top2[..., 0], float("inf"))
+            near.append(gap.abs() <= 1e-7 * (1.0 + top2[..., 0].abs()))
+    near = torch.cat(near, 1).cpu() if near else torch.zeros_like(pat_q, dtype=torch.bool)
+    across = torch.where(near, pat_o, pat_q)
+    inside = domain.contains(q_out.cpu(), tol=0.0) if hasattr(domain, "contains") else torch.ones(q_out.shape[0], dtype=torch.bool)
+    # look the patterns up among the regions
+    allp = torch.cat([raw.patterns, across], 0)
+    _, inv = torch.unique(allp, dim=0, return_inverse=True)
+    key_of_region = torch.full((int(inv.max()) + 1,), -1, dtype=torch.long)
+    key_of_region[inv[:R]] = torch.arange(R)
+    nb = key_of_region[inv[R:]]
+    own = owner[netf]
+    found = nb >= 0
+    cert["to_known"] = int(found.sum())
+    cert["to_boundary"] = int((~found & ~inside).sum())
+    cert["unmatched"] = int((~found & inside).sum())
+    cert["complete"] = cert["unmatched"] == 0
+    pairs = torch.stack([own[found], nb[found]], 1)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    pairs = torch.sort(pairs, dim=1).values
+    pairs = torch.unique(pairs, dim=0) if pairs.numel() else empty
+    return pairs, cert
