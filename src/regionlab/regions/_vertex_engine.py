@@ -126,14 +126,15 @@ class PolyState:
             self.carry[name] = t[keep]
 
     def compact(self) -> None:
-        """Drop dead facet slots and renumber the incidence bits (between layers)."""
+        """Drop half-spaces through fewer than ``k`` vertices (not facets) and renumber the
+        incidence bits (between layers; redundant half-spaces are harmless in between)."""
         R, Fm = self.fu.shape
-        live = (self.fu >= -1) & (torch.arange(Fm, device=self.fu.device) < self.nf.unsqueeze(1))
+        inc = unpack(self.inc, Fm)  # (R, Vm, Fm)
+        live = (self.fu >= -1) & (torch.arange(Fm, device=self.fu.device) < self.nf.unsqueeze(1)) & (inc.sum(1) >= self.k)
         nf = live.sum(1)
         F2 = max(1, int(nf.max()) if R else 1)
         order = torch.sort((~live).to(torch.int8), dim=1, stable=True).indices[:, :F2]  # live slots first
         ok = torch.arange(F2, device=nf.device) < nf.unsqueeze(1)
-        inc = unpack(self.inc, Fm)  # (R, Vm, Fm)
         inc = inc.gather(2, order.unsqueeze(1).expand(-1, inc.shape[1], -1)) & ok.unsqueeze(1)
         self.inc = pack(inc)
         self.H = self.H.gather(1, order.unsqueeze(-1).expand(-1, -1, self.k + 1)) * ok.unsqueeze(-1)
@@ -223,14 +224,12 @@ class PolyState:
             self.H[new_ids, slot] = rowN
             self.fu[new_ids, slot] = unit
             self.nf[new_ids] = slot + 1
-            self._prune(new_ids)
         Vp, np_, Ip = assemble(pos | zer)
         self._set_rows(S, Vp, np_, Ip)
         rowP = torch.cat([-g / gn, c.unsqueeze(1) / gn], 1)
         self.H[S, slot] = rowP
         self.fu[S, slot] = unit
         self.nf[S] = slot + 1
-        self._prune(S)
         return new_ids
 
     def _prune(self, idx: Tensor) -> None:

@@ -186,6 +186,7 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
     base = torch.cat([domain.origin.unsqueeze(0), domain.basis]).to(device=dev, dtype=dt)  # (1+k, n)
     forms: dict[int, Tensor] = {0: base.reshape(1, 1 + k, *net.input_shape)}
     pattern_parts: list[Tensor] = []
+    pre_parts: list[Tensor] = []  # input forms of each nonlinear node, per region (adjacency)
     last = net.last_use
     offsets = dict(zip(net.nonlinear_nodes, net.unit_offsets, strict=False))
     t0 = time.perf_counter()
@@ -211,7 +212,7 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
                     out[:, 0] += op.offset
                 forms[i] = out
             else:
-                snapshot = (state, dict(forms), list(pattern_parts))
+                snapshot = (state, dict(forms), list(pattern_parts), list(pre_parts))
                 z = forms[node.inputs[0]].reshape(R, cols, -1)
                 state = _copy_state(state)
                 if op.kind == "univariate":
@@ -227,6 +228,7 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
                 forms[src] = zc.reshape(state.num, cols, *forms[src].shape[2:])
                 forms[i] = apply_frozen(op, zc.clone(), choice).reshape(state.num, cols, *node.shape)
                 pattern_parts = [p.index_select(0, par) for p in pattern_parts] + [pat]
+                pre_parts = [p.index_select(0, par) for p in pre_parts] + [zc.clone()]
                 layers_done += 1
                 if bar is not None:
                     bar.update(1)
@@ -247,9 +249,9 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
     complete = stop_reason is None and not intr.hit
     if stop_reason and max_regions is not None and state.num > max_regions and snapshot is not None:
         # the partial result is the coarser partition by the layers before the one that overflowed
-        state, forms, pattern_parts = snapshot
+        state, forms, pattern_parts, pre_parts = snapshot
         layers_done -= 1
-    raw = _finish(net, domain, state, pattern_parts, numerics, layers_done, complete)
+    raw = _finish(net, domain, state, pattern_parts, pre_parts, numerics, layers_done, complete)
     raw.info["elapsed"] = time.perf_counter() - t0
     if intr.hit:
         raw.info["interrupted"] = True
@@ -266,7 +268,7 @@ def _copy_state(state: PolyState) -> PolyState:
     return s
 
 
-def _finish(net, domain, state: PolyState, pattern_parts, numerics, layers_done, complete) -> RawRegions:
+def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, layers_done, complete) -> RawRegions:
     R, k = state.num, state.k
     dev = state.V.device
     N = net.num_units
@@ -276,6 +278,7 @@ def _finish(net, domain, state: PolyState, pattern_parts, numerics, layers_done,
     order = canonical_order(patterns.cpu()).to(dev)
     state.gather(order)
     patterns = patterns[order]
+    pre_parts = [p[order] for p in pre_parts]
     Fm = state.H.shape[1]
     Vm = state.V.shape[1]
     valid_v = torch.arange(Vm, device=dev) < state.nv.unsqueeze(1)
@@ -312,7 +315,7 @@ def _finish(net, domain, state: PolyState, pattern_parts, numerics, layers_done,
                      vertex_offsets=vertex_offsets.cpu(), volumes=None,
                      info={"engine": "vertex", "layers_done": layers_done, "complete": complete})
     if complete and R:
-        adj, cert = adjacency_by_crossing(net, domain, raw, numerics, facet_points=_facet_centres(state, r_f, s_f, inc))
+        adj, cert = adjacency_by_crossing(net, domain, raw, numerics, _facet_centres(state, r_f, s_f, inc), pre_parts)
         raw = _replace(raw, adjacency=adj)
         raw.info["certificate"] = cert
     return raw
@@ -330,58 +333,82 @@ def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor, inc: Tensor) -> T
     return ((state.V[r_f] * m).sum(1) / m.sum(1)).cpu()
 
 
-def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: Numerics, facet_points: Tensor):
+def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: Numerics, facet_points: Tensor,
+                          pre_parts: list[Tensor] | None = None):
     """Neighbours across every network facet, and a completeness certificate.
 
-    For a facet on unit ``u``'s switching surface with a point ``q`` in its relative
-    interior, the neighbour's pattern is read at ``q`` for every unit that is not on a
-    switching level there (their pieces are constant near ``q``, on both sides) and just
-    across the facet for the others (``u`` itself, and any unit degenerate at ``q``).
+    For a facet of region ``A`` with a point ``q`` in its relative interior, the
+    neighbour's pattern is read at ``q`` for every unit that is not on a switching level
+    there (its piece is constant near ``q``, on both sides; the values come from ``A``'s
+    affine forms ``pre_parts``, exact on the closure of ``A``), and just across the facet
+    (a step along the outward normal) for the others: the facet's own unit, and units
+    that happen to be degenerate at ``q`` (for those of later layers the step is
+    evaluated by a forward pass, since ``A``'s forms do not hold across).
     """
     R = raw.num_regions
-    owner = torch.repeat_interleave(torch.arange(R), raw.facet_offsets[1:] - raw.facet_offsets[:-1])
+    counts = raw.facet_offsets[1:] - raw.facet_offsets[:-1]
+    owner = torch.repeat_interleave(torch.arange(R), counts)
     netf = (raw.facet_unit >= 0).nonzero().squeeze(1)
     empty = torch.zeros((0, 2), dtype=torch.long)
     cert = {"facets_checked": int(netf.numel()), "to_known": 0, "to_boundary": 0, "unmatched": 0}
     if netf.numel() == 0:
         cert["complete"] = True
         return empty, cert
-    dev, dt = net.device, numerics.dtype
+    dt = numerics.dtype
     q = facet_points[netf].to(dt)
     a = raw.A[netf].to(dt)
-    scale = 1.0 + q.abs().amax(1, keepdim=True)
-    step = 1e-7 * scale
-    q_out = q + step * a  # a points out of the owner
-    X = domain.to_input(q).to(device=dev, dtype=dt)
-    Xo = domain.to_input(q_out).to(device=dev, dtype=dt)
-    with torch.no_grad():
-        pre = net.preactivations(X)
-        pat_q = net.patterns(X).cpu()
-        pat_o = net.patterns(Xo).cpu()
-    # units on (or numerically at) one of their levels at q: take their code across
-    near = []
+    own = owner[netf]
+    q_out = q + (1e-7 * (1.0 + q.abs().amax(1, keepdim=True))) * a  # a points out of the owner
+    unit = raw.facet_unit[netf]
+    if pre_parts is None:
+        X = domain.to_input(torch.cat([q, q_out])).to(device=net.device, dtype=dt)
+        with torch.no_grad():
+            pre = [p.cpu() for p in net.preactivations(X)]
+        vals_q = [p[: q.shape[0]] for p in pre]
+        vals_o = [p[q.shape[0]:] for p in pre]
+    else:
+        own_d = own.to(pre_parts[0].device) if pre_parts else own
+        qd, qo = q.to(pre_parts[0].device), q_out.to(pre_parts[0].device)
+        vals_q, vals_o = [], []
+        for p in pre_parts:
+            f = p[own_d]  # (Fn, 1+k, U)
+            vals_q.append((f[:, 0] + torch.einsum("fk,fku->fu", qd, f[:, 1:])).cpu())
+            vals_o.append((f[:, 0] + torch.einsum("fk,fku->fu", qo, f[:, 1:])).cpu())
+    codes_q, codes_o, near = [], [], []
     for li, node_i in enumerate(net.nonlinear_nodes):
         op = net.nodes[node_i].op
-        zl = pre[li]
+        zq, zo = vals_q[li], vals_o[li]
         if op.kind == "univariate":
-            bp = op.unit_tables(zl.shape[1])[0]
-            d = (zl.unsqueeze(-1) - bp.unsqueeze(0)).abs().amin(-1)
-            near.append(d <= 1e-7 * (1.0 + zl.abs()))
+            bp = op.unit_tables(zq.shape[1])[0].cpu()
+            near.append((zq.unsqueeze(-1) - bp.unsqueeze(0)).abs().amin(-1) <= 1e-7 * (1.0 + zq.abs()))
+            codes_q.append(_piece(bp, zq))
+            codes_o.append(_piece(bp, zo))
         else:
-            vals = op.gather(zl)
-            top2 = vals.topk(min(2, vals.shape[-1]), dim=-1).values
-            gap = (top2[..., 0] - top2[..., -1]) if vals.shape[-1] > 1 else torch.full_like(top2[..., 0], float("inf"))
-            near.append(gap.abs() <= 1e-7 * (1.0 + top2[..., 0].abs()))
-    near = torch.cat(near, 1).cpu() if near else torch.zeros_like(pat_q, dtype=torch.bool)
-    across = torch.where(near, pat_o, pat_q)
-    inside = domain.contains(q_out.cpu(), tol=0.0) if hasattr(domain, "contains") else torch.ones(q_out.shape[0], dtype=torch.bool)
-    # look the patterns up among the regions
-    allp = torch.cat([raw.patterns, across], 0)
-    _, inv = torch.unique(allp, dim=0, return_inverse=True)
-    key_of_region = torch.full((int(inv.max()) + 1,), -1, dtype=torch.long)
-    key_of_region[inv[:R]] = torch.arange(R)
-    nb = key_of_region[inv[R:]]
-    own = owner[netf]
+            opc = op.to(torch.device("cpu")) if hasattr(op, "to") else op
+            gq, go = opc.gather(zq), opc.gather(zo)
+            top2 = gq.topk(min(2, gq.shape[-1]), dim=-1).values
+            gap = top2[..., 0] - top2[..., -1] if gq.shape[-1] > 1 else torch.full_like(top2[..., 0], float("inf"))
+            near.append(gap <= 1e-7 * (1.0 + top2[..., 0].abs()))
+            codes_q.append(_argmax(gq))
+            codes_o.append(_argmax(go))
+    near = torch.cat(near, 1)
+    across = torch.where(near, torch.cat(codes_o, 1), torch.cat(codes_q, 1))
+    layer_of = torch.repeat_interleave(torch.arange(len(net.nonlinear_nodes)), torch.tensor(net.layer_widths()))
+    # units identically on a level in A keep that code across when their inputs do not change
+    same_inputs = layer_of.unsqueeze(0) <= layer_of[unit].unsqueeze(1)
+    own_codes = raw.patterns[own]
+    across = torch.where(near & same_inputs & (own_codes < 0), own_codes.to(across.dtype), across)
+    if pre_parts is not None:
+        # near units of layers after the facet's own: A's forms do not hold across
+        later = near & ~same_inputs
+        redo = later.any(1).nonzero().squeeze(1)
+        if redo.numel():
+            X = domain.to_input(q_out[redo]).to(device=net.device, dtype=dt)
+            with torch.no_grad():
+                exact = net.patterns(X).cpu()
+            across[redo] = torch.where(later[redo], exact, across[redo])
+    inside = domain.contains(q_out, tol=0.0)
+    nb = lookup_patterns(raw.patterns, across.to(raw.patterns.dtype))
     found = nb >= 0
     cert["to_known"] = int(found.sum())
     cert["to_boundary"] = int((~found & ~inside).sum())
@@ -389,6 +416,42 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     cert["complete"] = cert["unmatched"] == 0
     pairs = torch.stack([own[found], nb[found]], 1)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    pairs = torch.sort(pairs, dim=1).values
-    pairs = torch.unique(pairs, dim=0) if pairs.numel() else empty
-    return pairs, cert
+    if pairs.numel() == 0:
+        return empty, cert
+    return torch.unique(torch.sort(pairs, dim=1).values, dim=0), cert
+
+
+def lookup_patterns(table: Tensor, queries: Tensor) -> Tensor:
+    """Row index of each query pattern in ``table`` (rows distinct), ``-1`` if absent.
+
+    Rows are hashed to one int64 each, matched by sorting, and the matches verified
+    entry by entry, so a hash collision can only cost a miss-and-retry, never a wrong
+    answer.
+    """
+    N = table.shape[1]
+    gen = torch.Generator().manual_seed(12345)
+    w = torch.randint(-(1 << 62), 1 << 62, (N,), generator=gen, dtype=torch.long)
+    ht = (table.long() * w).sum(1)
+    hq = (queries.long() * w).sum(1)
+    order = torch.argsort(ht)
+    hs = ht[order]
+    pos = torch.searchsorted(hs, hq).clamp_max(max(hs.numel() - 1, 0))
+    cand = order[pos] if hs.numel() else torch.full_like(hq, -1)
+    ok = (hs[pos] == hq) & (table[cand] == queries).all(1) if hs.numel() else torch.zeros_like(hq, dtype=torch.bool)
+    out = torch.where(ok, cand, torch.full_like(cand, -1))
+    miss = (~ok & (hs[pos] == hq)).nonzero().squeeze(1) if hs.numel() else ok.nonzero().squeeze(1)
+    for m in miss.tolist():  # a colliding hash: compare against every row with that hash
+        rows = order[hs == hq[m]]
+        eq = (table[rows] == queries[m]).all(1)
+        if bool(eq.any()):
+            out[m] = rows[eq.nonzero()[0, 0]]
+    return out
+
+
+def _piece(bp: Tensor, z: Tensor) -> Tensor:
+    """Piece index (no exact-hit code: values here are off the levels or stepped across)."""
+    return (bp.unsqueeze(0) < z.unsqueeze(-1)).sum(-1).to(torch.int16)
+
+
+def _argmax(vals: Tensor) -> Tensor:
+    return (vals == vals.amax(-1, keepdim=True)).int().argmax(-1).to(torch.int16)
