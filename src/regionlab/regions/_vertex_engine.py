@@ -44,11 +44,13 @@ def pack(inc: Tensor) -> Tensor:
     """Bitmasks ``(..., W)`` from bool incidence ``(..., F)``."""
     F = inc.shape[-1]
     W = max(1, -(-F // WORD))
-    pad = W * WORD - F
-    if pad:
-        inc = torch.cat([inc, inc.new_zeros(*inc.shape[:-1], pad)], -1)
-    shifts = torch.arange(WORD, device=inc.device)
-    return (inc.reshape(*inc.shape[:-1], W, WORD).long() << shifts).sum(-1)
+    shifts = torch.arange(F, device=inc.device) % WORD
+    vals = inc.long() << shifts
+    if W == 1:
+        return vals.sum(-1, keepdim=True)
+    words = torch.arange(F, device=inc.device) // WORD
+    out = vals.new_zeros(*vals.shape[:-1], W)
+    return out.index_add_(vals.dim() - 1, words, vals)
 
 
 class PolyState:

@@ -418,7 +418,9 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     if pairs.numel() == 0:
         return empty, cert
-    return torch.unique(torch.sort(pairs, dim=1).values, dim=0), cert
+    pairs = torch.sort(pairs, dim=1).values
+    key = torch.unique(pairs[:, 0] * R + pairs[:, 1])
+    return torch.stack([key // R, key % R], 1), cert
 
 
 def lookup_patterns(table: Tensor, queries: Tensor) -> Tensor:
