@@ -1,7 +1,7 @@
 """regionlab: exact geometry of continuous piecewise-linear (CPWL) neural networks.
 
 Trace a PyTorch model into an immutable IR, then compute its activation regions
-exactly on segments, paths and planes.
+exactly on segments, paths, planes and n-D polytopes (boxes, balls around data points).
 
 Examples
 --------
@@ -39,6 +39,17 @@ _LAZY = {
     "plane_through": "regionlab.regions.plane",
     "Plane": "regionlab.regions.plane",
     "PlanePartition": "regionlab.regions.plane_result",
+    "partition_polytope": "regionlab.regions.polytope",
+    "PolytopePartition": "regionlab.regions.polytope_result",
+    "Box": "regionlab.domains",
+    "LinfBall": "regionlab.domains",
+    "L1Ball": "regionlab.domains",
+    "Polytope": "regionlab.domains",
+    "ConvexHull": "regionlab.domains",
+    "Simplex": "regionlab.domains",
+    "window": "regionlab.domains",
+    "local_region_counts": "regionlab.local",
+    "switching_distances": "regionlab.local",
 }
 
 __all__ = ["errors", "Numerics", "DEFAULT_NUMERICS", "__version__", *sorted(_LAZY)]

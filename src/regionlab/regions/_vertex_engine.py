@@ -27,6 +27,14 @@ WORD = 62  # facet bits per int64 word (the sign bit stays clear)
 WINDOW = 8
 
 
+def popcount(x: Tensor) -> Tensor:
+    """Number of set bits of each int64 (bits 0..61 are used)."""
+    x = x - ((x >> 1) & 0x5555555555555555)
+    x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333)
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0F
+    return ((x * 0x0101010101010101) >> 56) & 0xFF
+
+
 def _bits_of(slot: Tensor, W: int) -> Tensor:
     """One-hot bitmasks ``(..., W)`` of facet slots ``slot``."""
     words = torch.arange(W, device=slot.device)
@@ -185,6 +193,10 @@ class PolyState:
         # crossing edges: + and - vertices with no third vertex on all their common facets
         s_i, i, j = (pos.unsqueeze(2) & neg.unsqueeze(1)).nonzero(as_tuple=True)
         common = bits[s_i, i] & bits[s_i, j]  # (M, W)
+        # an edge lies on at least k - 1 common half-spaces: a cheap filter before the
+        # combinatorial test
+        enough = popcount(common).sum(-1) >= k - 1
+        s_i, i, j, common = s_i[enough], i[enough], j[enough], common[enough]
         others = bits[s_i]  # (M, Vm, W)
         inside = ((common.unsqueeze(1) & ~others) == 0).all(-1) & valid[s_i]
         ar = torch.arange(s_i.shape[0], device=dev)

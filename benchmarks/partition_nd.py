@@ -1,0 +1,100 @@
+"""Regions per second of the exact n-D engines.
+
+1. Vertex engine: seed-0 MLPs ``d-w-w-w-1`` (built as in ``partition_2d.py``: nn.Linear +
+   nn.ReLU, PyTorch default init, float64) on the box ``[-1, 1]^d``, counting the
+   activation regions of the hidden layers. Reference counts (peers.md): d = 3:
+   w = 8 -> 141, w = 16 -> 1373.
+2. LP engine: regions per second in an l-inf ball of radius 0.01 around inputs of a
+   seed-0 784-64-64-10 MLP (Gaussian inputs), and the same for the vertex engine's
+   range where both apply (d = 3) for comparison.
+
+Usage::
+
+    python benchmarks/partition_nd.py [--dims 3,4,6] [--widths 8,16] [--repeats 5] [--lp-points 5]
+
+Reports best and median of ``--repeats`` timed runs after a warm-up, and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+
+import torch
+
+import regionlab
+from regionlab.domains import Box, LinfBall
+
+REFERENCE = {(3, 8): 141, (3, 16): 1373}
+
+
+def seed0_mlp(d: int, w: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(d, w), torch.nn.ReLU(),
+        torch.nn.Linear(w, w), torch.nn.ReLU(),
+        torch.nn.Linear(w, w), torch.nn.ReLU(),
+        torch.nn.Linear(w, 1),
+    ).double()
+
+
+def timed(fn, repeats):
+    out = fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return out, min(times), statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dims", default="3,4,6")
+    ap.add_argument("--widths", default="8,16")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--lp-points", type=int, default=5)
+    ap.add_argument("--skip-lp", action="store_true")
+    args = ap.parse_args()
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print("vertex engine, seed-0 d-w-w-w-1 on [-1, 1]^d")
+    print(f"{'d':>3} {'w':>4} {'regions':>8} {'ref':>6} {'ok':>3} {'best s':>8} {'median s':>9} {'regions/s':>10} {'peak MB':>8}")
+    for d in [int(x) for x in args.dims.split(",")]:
+        for w in [int(x) for x in args.widths.split(",")]:
+            net = regionlab.trace(seed0_mlp(d, w), torch.zeros(1, d, dtype=torch.float64))
+            box = Box([-1.0] * d, [1.0] * d)
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            part, best, med = timed(lambda: regionlab.partition_polytope(net, box, engine="vertex"), args.repeats)  # noqa: B023
+            peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+            ref = REFERENCE.get((d, w))
+            ok = "-" if ref is None else ("yes" if ref == part.num_regions else "NO")
+            print(f"{d:>3} {w:>4} {part.num_regions:>8} {ref if ref else '-':>6} {ok:>3} {best:>8.3f} {med:>9.3f} "
+                  f"{part.num_regions / best:>10.0f} {peak:>8.0f}")
+    if args.skip_lp:
+        return
+    print("LP engine, l-inf ball r = 0.01 around Gaussian inputs of a seed-0 784-64-64-10 MLP")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(),
+                                torch.nn.Linear(64, 10)).double()
+    net = regionlab.trace(model, torch.zeros(1, 784, dtype=torch.float64))
+    gen = torch.Generator().manual_seed(1)
+    X = torch.randn(args.lp_points, 784, generator=gen, dtype=torch.float64) * 0.5
+    total, secs = 0, 0.0
+    for x in X:
+        t0 = time.perf_counter()
+        part = regionlab.partition_polytope(net, LinfBall(x, 0.01), engine="lp")
+        secs += time.perf_counter() - t0
+        total += part.num_regions
+        print(f"  point: {part.num_regions} regions, {time.perf_counter() - t0:.2f} s, complete={part.complete}")
+    print(f"LP engine: {total} regions in {secs:.2f} s = {total / secs:.1f} regions/s")
+    d = 3
+    net3 = regionlab.trace(seed0_mlp(d, 8), torch.zeros(1, d, dtype=torch.float64))
+    box = Box([-1.0] * d, [1.0] * d)
+    part, best, _ = timed(lambda: regionlab.partition_polytope(net3, box, engine="lp"), 1)
+    print(f"LP engine on 3-8-8-8-1 in [-1,1]^3: {part.num_regions} regions in {best:.2f} s = {part.num_regions / best:.0f} regions/s")
+
+
+if __name__ == "__main__":
+    main()
