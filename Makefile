@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# The CPU wheel first, pinned, so that no extra can pull a CUDA build.
 	$(PIP) install --quiet "torch==2.13.0"
-	$(PIP) install --quiet -e ".[plot,dev]"
+	$(PIP) install --quiet -e ".[plot,dev,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/partition_2d.py
 	$(PY) benchmarks/partition_1d.py
+	$(PY) benchmarks/partition_nd.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
