@@ -104,7 +104,9 @@ class PlanePartition:
             key = lo * max(R, 1) + hi
             uniq, inv = torch.unique(key, return_inverse=True)
             tot = torch.zeros(uniq.shape[0], dtype=seg.dtype).index_add_(0, inv, length)
-            pos = tot > 0
+            # a shared boundary shorter than the vertex tolerance is a touching point whose
+            # two copies were rounded apart, not an edge
+            pos = tot > 10.0 * numerics.atol * (1.0 + float(domain.abs().max()))
             adj = torch.stack([uniq // max(R, 1), uniq % max(R, 1)], 1)[pos]
             adj_len = tot[pos]
         else:

@@ -394,8 +394,13 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     near = torch.cat(near, 1)
     across = torch.where(near, torch.cat(codes_o, 1), torch.cat(codes_q, 1))
     layer_of = torch.repeat_interleave(torch.arange(len(net.nonlinear_nodes)), torch.tensor(net.layer_widths()))
-    # units identically on a level in A keep that code across when their inputs do not change
-    same_inputs = layer_of.unsqueeze(0) <= layer_of[unit].unsqueeze(1)
+    # A's forms hold across the facet up to the first layer with a unit that switches
+    # there (the facet's own unit, or others on the same surface); units identically on
+    # a level in A keep that code across when their inputs do not change
+    L = len(net.nonlinear_nodes)
+    first_near = torch.where(near, layer_of.unsqueeze(0), torch.full_like(near, L, dtype=torch.long)).amin(1)
+    first_near = torch.minimum(first_near, layer_of[unit])
+    same_inputs = layer_of.unsqueeze(0) <= first_near.unsqueeze(1)
     own_codes = raw.patterns[own]
     across = torch.where(near & same_inputs & (own_codes < 0), own_codes.to(across.dtype), across)
     if pre_parts is not None:

@@ -1,0 +1,213 @@
+"""Exact n-D partitions (vertex engine and partition_polytope) against oracles and invariants."""
+
+from __future__ import annotations
+
+import pickle
+from math import comb
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import regionlab
+from regionlab.domains import Box, L1Ball, LinfBall, Simplex, window
+from regionlab.errors import DomainError, InvalidParameterError, RegionLimitExceeded, ShapeError
+from regionlab.ir import CPWLNetwork, Dense, MaxOp, PiecewiseLinear
+
+from .oracles import layers_from_network, oracle_patterns_nd
+
+DT = torch.float64
+
+
+def mlp_net(widths, gen, act=PiecewiseLinear.relu, d=3, scale=1.0):
+    ops, prev = [], d
+    for w in widths:
+        ops += [Dense(torch.randn(w, prev, generator=gen, dtype=DT) * scale, torch.randn(w, generator=gen, dtype=DT) * 0.5), act()]
+        prev = w
+    ops.append(Dense(torch.randn(1, prev, generator=gen, dtype=DT), torch.zeros(1, dtype=DT)))
+    return CPWLNetwork.sequential((d,), ops)
+
+
+def oracle(net, domain):
+    A, b = domain.halfspaces()
+    return sorted(oracle_patterns_nd(layers_from_network(net), domain.origin.numpy(), domain.basis.numpy(), A.numpy(), b.numpy()))
+
+
+def check(net, domain, engine="vertex"):
+    part = regionlab.partition_polytope(net, domain, engine=engine)
+    got = sorted(tuple(int(c) for c in p) for p in part.patterns)
+    assert got == oracle(net, domain)
+    check_invariants(part, net, domain)
+    return part
+
+
+def check_invariants(part, net, domain):
+    R = part.num_regions
+    assert torch.unique(part.patterns, dim=0).shape[0] == R
+    # witnesses are inside their regions, with the region's pattern and affine map
+    X = part.witness_inputs().reshape(R, -1)
+    assert torch.equal(net.patterns(X), part.patterns)
+    assert bool((part.inradii > 0).all())
+    assert bool(domain.contains(part.witnesses).all())
+    y = net(X).reshape(R, -1)
+    pred = (part.affine_A @ part.witnesses.unsqueeze(-1)).squeeze(-1) + part.affine_c
+    assert torch.allclose(y, pred, atol=1e-9, rtol=1e-9)
+    # facets hold the witness strictly inside; volumes add up to the domain's
+    for i in range(R):
+        A, b, _ = part.facets(i)
+        assert bool((A @ part.witnesses[i] < b).all())
+    assert float(part.volumes.sum()) == pytest.approx(domain.volume(), rel=1e-8)
+    assert bool((part.volumes > 0).all())
+    # adjacency: symmetric pairs i<j, neighbours differ; certificate complete
+    if part.adjacency.numel():
+        i, j = part.adjacency[:, 0], part.adjacency[:, 1]
+        assert bool((i < j).all())
+        assert bool((part.patterns[i] != part.patterns[j]).any(1).all())
+    assert part.complete
+    assert 1 <= part.num_linear_pieces <= R
+
+
+BOX3 = Box([-1.0, -1.0, -1.0], [1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("act", [PiecewiseLinear.relu, lambda: PiecewiseLinear.leaky_relu(0.1),
+                                 lambda: PiecewiseLinear.hardtanh(-0.4, 0.6), PiecewiseLinear.abs])
+def test_random_networks_match_oracle_3d(seed, act):
+    net = mlp_net([4, 3], torch.Generator().manual_seed(seed), act=act)
+    check(net, BOX3)
+
+
+def test_multi_breakpoint_spline_matches_oracle():
+    spline = lambda: PiecewiseLinear.from_breakpoints([-0.6, -0.1, 0.3, 0.9], [0.5, -1.0, 2.0, 0.0, 1.5])  # noqa: E731
+    part = check(mlp_net([3, 2], torch.Generator().manual_seed(7), act=spline), BOX3)
+    assert part.num_regions > 8
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_maxout_matches_oracle(seed):
+    gen = torch.Generator().manual_seed(seed)
+    ops = [Dense(torch.randn(6, 3, generator=gen, dtype=DT), torch.randn(6, generator=gen, dtype=DT) * 0.3),
+           MaxOp(torch.tensor([[0, 1, 2], [3, 4, 5]]), (2,)),
+           Dense(torch.randn(4, 2, generator=gen, dtype=DT), torch.randn(4, generator=gen, dtype=DT) * 0.3),
+           MaxOp(torch.tensor([[0, 1], [2, 3]]), (2,)), Dense(torch.randn(1, 2, generator=gen, dtype=DT))]
+    check(CPWLNetwork.sequential((3,), ops), BOX3)
+
+
+def test_maxout_with_duplicate_and_padded_arguments():
+    W = torch.tensor([[1.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]], dtype=DT)
+    ops = [Dense(W, torch.tensor([0.0, 0.0, 0.2, -0.1], dtype=DT)), MaxOp(torch.tensor([[0, 1, 2], [3, -1, -1]]), (2,)),
+           Dense(torch.ones(1, 2, dtype=DT))]
+    check(CPWLNetwork.sequential((3,), ops), BOX3)
+
+
+@pytest.mark.parametrize("n", [3, 5, 7])
+def test_zaslavsky_count_one_generic_layer(n):
+    gen = torch.Generator().manual_seed(n)
+    W = torch.randn(n, 3, generator=gen, dtype=DT)
+    b = torch.randn(n, generator=gen, dtype=DT) * 0.1
+    net = CPWLNetwork.sequential((3,), [Dense(W, b), PiecewiseLinear.relu()])
+    part = regionlab.partition_polytope(net, Box([-1e3] * 3, [1e3] * 3))
+    assert part.num_regions == sum(comb(n, j) for j in range(4))
+
+
+def test_reference_counts_seed0_3d():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)).double()
+    part = regionlab.partition_polytope(model, BOX3)
+    assert part.num_regions == 141
+    check_invariants(part, regionlab.trace(model, torch.zeros(1, 3, dtype=DT)), BOX3)
+
+
+def test_degenerate_planes_through_corners_parallel_duplicate_dead_zero():
+    W = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [2.0, 2.0, 2.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0],
+                      [0.0, 0.0, 0.0], [0.0, 1.0, -1.0], [1.0, -1.0, 0.0]], dtype=DT)
+    # plane x+y+z = 3 through a corner, duplicates, a parallel one, a dead and a zero unit,
+    # planes through edges of the box and through each other's intersection lines
+    b = torch.tensor([-3.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0], dtype=DT)
+    W2 = torch.tensor([[1.0, -1.0, 0, 0, 0, 0, 1.0, 0], [0, 0, 0, 1.0, 1.0, 5.0, 0, -1.0]], dtype=DT)
+    ops = [Dense(W, b), PiecewiseLinear.relu(), Dense(W2, torch.tensor([0.0, -0.5], dtype=DT)), PiecewiseLinear.relu()]
+    check(CPWLNetwork.sequential((3,), ops), BOX3)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Simplex(torch.tensor([[0.0, 0, 0], [1.5, 0, 0], [0, 1.5, 0], [0, 0, 1.5]], dtype=DT) - 0.4),
+    lambda: L1Ball(torch.tensor([0.1, -0.2, 0.0], dtype=DT), 1.2),
+    lambda: LinfBall(torch.tensor([0.3, 0.0, -0.1], dtype=DT), 0.7),
+])
+def test_other_domains_match_oracle(make):
+    check(mlp_net([4, 3], torch.Generator().manual_seed(5)), make())
+
+
+def test_four_dimensional_box_and_window_of_a_higher_dimensional_input():
+    gen = torch.Generator().manual_seed(2)
+    check(mlp_net([5, 3], gen, d=4), Box([-1.0] * 4, [1.0] * 4))
+    net = mlp_net([5, 4], gen, d=10)
+    dirs = regionlab.domains.random_directions(10, 3, torch.Generator().manual_seed(0))
+    check(net, window(torch.randn(10, generator=gen, dtype=DT) * 0.2, dirs, 0.8))
+
+
+def test_two_dimensional_domain_agrees_with_plane_engine():
+    gen = torch.Generator().manual_seed(9)
+    net = mlp_net([6, 5, 4], gen, d=2)
+    part = regionlab.partition_polytope(net, Box([-1.0, -1.0], [1.0, 1.0]))
+    plane = regionlab.partition_plane(net, [0.0, 0.0], [1.0, 0.0], [0.0, 1.0], (-1, 1, -1, 1))
+    assert sorted(map(tuple, part.patterns.tolist())) == sorted(map(tuple, plane.patterns.tolist()))
+    # same dual graph (pattern pairs)
+    pp = {tuple(sorted((tuple(part.patterns[i].tolist()), tuple(part.patterns[j].tolist())))) for i, j in part.adjacency.tolist()}
+    pq = {tuple(sorted((tuple(plane.patterns[i].tolist()), tuple(plane.patterns[j].tolist())))) for i, j in plane.adjacency.tolist()}
+    assert pp == pq
+    assert np.allclose(sorted(part.volumes.tolist()), sorted(plane.areas.tolist()), rtol=1e-9, atol=1e-12)
+
+
+def test_segment_engine_agrees_on_an_edge_of_the_box():
+    net = mlp_net([5, 4], torch.Generator().manual_seed(4))
+    part = regionlab.partition_polytope(net, BOX3)
+    seg = regionlab.partition_segment(net, [-1.0, -1.0, -1.0], [1.0, -1.0, -1.0])
+    # every segment piece's pattern is the pattern of a region touching that edge
+    pats = {tuple(p) for p in part.patterns.tolist()}
+    mids = (seg.breakpoints[:-1] + seg.breakpoints[1:]) / 2 if hasattr(seg, "breakpoints") else None
+    assert mids is not None
+    X = torch.stack([torch.tensor([-1.0 + 2 * float(t), -1.0, -1.0], dtype=DT) for t in mids])
+    # nudge into the box interior: regions are open sets meeting the box with volume
+    X[:, 1:] += 1e-9
+    assert {tuple(p) for p in net.patterns(X).tolist()} <= pats
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(-2, 2), min_size=9, max_size=9), st.lists(st.integers(-2, 2), min_size=3, max_size=3),
+       st.lists(st.integers(-2, 2), min_size=6, max_size=6), st.lists(st.integers(-2, 2), min_size=2, max_size=2))
+def test_hypothesis_integer_networks_match_oracle(w1, b1, w2, b2):
+    # small integer weights: planes through corners, parallel, duplicate and zero planes abound
+    ops = [Dense(torch.tensor(w1, dtype=DT).reshape(3, 3), torch.tensor(b1, dtype=DT) * 0.5), PiecewiseLinear.relu(),
+           Dense(torch.tensor(w2, dtype=DT).reshape(2, 3), torch.tensor(b2, dtype=DT) * 0.5), PiecewiseLinear.relu()]
+    check(CPWLNetwork.sequential((3,), ops), BOX3)
+
+
+def test_limits_partial_results_and_errors():
+    net = mlp_net([6, 5], torch.Generator().manual_seed(1))
+    with pytest.raises(RegionLimitExceeded) as exc:
+        regionlab.partition_polytope(net, BOX3, max_regions=3)
+    partial = exc.value.partial
+    assert partial is not None and not partial.complete and partial.num_regions >= 1
+    with pytest.raises(InvalidParameterError):
+        regionlab.partition_polytope(net, BOX3, engine="magic")
+    with pytest.raises(InvalidParameterError):
+        regionlab.partition_polytope(net, BOX3, max_regions=0)
+    with pytest.raises(DomainError):
+        regionlab.partition_polytope(net, (-1, 1))
+    with pytest.raises(ShapeError):
+        regionlab.partition_polytope(net, Box([-1.0] * 4, [1.0] * 4))
+
+
+def test_pickle_and_networkx():
+    net = mlp_net([4, 3], torch.Generator().manual_seed(3))
+    part = regionlab.partition_polytope(net, BOX3)
+    again = pickle.loads(pickle.dumps(part))
+    assert torch.equal(again.patterns, part.patterns) and again.num_linear_pieces == part.num_linear_pieces
+    g = part.to_networkx()
+    assert g.number_of_nodes() == part.num_regions and g.number_of_edges() == part.adjacency.shape[0]
+    assert part.summary()["num_regions"] == part.num_regions
