@@ -65,11 +65,25 @@ def oracle_patterns_2d(layers, origin, u, v, domain):
 
     ``layers``: list of Layer: ``affine`` (W (out, in), b (out,)), ``pwl`` (bp (U or 1, K),
     slopes, intercepts (U or 1, K+1)), ``max`` (index (U, k) with -1 padding). Inputs are
-    flat vectors; the plane is x(p) = origin + p0 u + p1 v.
+    flat vectors; the plane is x(p) = origin + p0 u + p1 v; ``domain`` holds the CCW
+    vertices of a convex polygon in plane coordinates.
     """
     A0, b0 = _box_constraints(domain)
-    # forms: value = C @ [1, p0, p1]  -> C has shape (n, 3)
-    C = np.stack([np.asarray(origin, float), np.asarray(u, float), np.asarray(v, float)], 1)
+    return oracle_patterns_nd(layers, origin, np.stack([np.asarray(u, float), np.asarray(v, float)]), A0, b0)
+
+
+def oracle_patterns_nd(layers, origin, basis, A0, b0):
+    """All activation patterns (tuples) of regions meeting a k-D polytope with positive volume.
+
+    The domain is ``{p : A0 p <= b0}`` in k coordinates, mapped to inputs by
+    ``x(p) = origin + p @ basis`` (``basis`` of shape (k, n)); ``layers`` as for
+    :func:`oracle_patterns_2d`. A branch is kept when a Chebyshev-ball LP proves that its
+    partial pattern holds on a set of positive volume.
+    """
+    A0 = np.asarray(A0, float)
+    b0 = np.asarray(b0, float)
+    # forms: value = C @ [1, p_1, ..., p_k]  -> C has shape (n, 1 + k)
+    C = np.concatenate([np.asarray(origin, float).reshape(-1, 1), np.asarray(basis, float).reshape(A0.shape[1], -1).T], 1)
     results = []
 
     def rec(li, C, A, b, pattern):

@@ -74,7 +74,6 @@ class PolyState:
 
     @classmethod
     def from_domain(cls, verts: Tensor, A: Tensor, b: Tensor, atol: float) -> PolyState:
-        k = verts.shape[1]
         norm = A.norm(dim=1, keepdim=True)
         A, b = A / norm, b / norm.squeeze(1)
         on = (verts @ A.T - b).abs() <= atol * (1.0 + (verts.abs() @ A.abs().T) + b.abs())
@@ -246,19 +245,6 @@ class PolyState:
         self.nf[S] = slot + 1
         return new_ids
 
-    def _prune(self, idx: Tensor) -> None:
-        """Drop half-spaces of polytopes ``idx`` that hold fewer than ``k`` vertices."""
-        Fm = self.H.shape[1]
-        inc = unpack(self.inc[idx], Fm)  # (n, Vm, Fm)
-        cnt = inc.sum(1)
-        fu = self.fu[idx]
-        dead = (cnt < self.k) & (fu >= -1)
-        if not bool(dead.any()):
-            return
-        fu = torch.where(dead, torch.full_like(fu, -2), fu)
-        self.fu[idx] = fu
-        self.inc[idx] = self.inc[idx] & ~pack(dead).unsqueeze(1)
-
     def vertex_mean(self, idx: Tensor | None = None) -> Tensor:
         V = self.V if idx is None else self.V[idx]
         nv = self.nv if idx is None else self.nv[idx]
@@ -368,7 +354,6 @@ def refine_max(state: PolyState, z: Tensor, index: Tensor, unit_offset: int):
     state.carry["pat"] = torch.zeros((R, U), dtype=torch.long, device=dev)
     for u in range(U):
         par = state.carry["par"]
-        Rn = par.shape[0]
         a_u = args[par, :, u, :]  # (Rn, 1+kd, k)
         # candidates: arguments whose largest value on the polytope reaches the largest
         # smallest value of any argument (a superset of the winners; the clipping below
