@@ -12,6 +12,13 @@ module is imported.
   (:class:`~regionlab.regions.segment_result.SegmentPartition` or
   :class:`~regionlab.regions.segment_result.PathPartition`), with every region as a
   coloured band and the breakpoints marked.
+* :func:`plot_polytope_partition` draws a
+  :class:`~regionlab.regions.polytope_result.PolytopePartition` of a 2-D domain (filled
+  polygons, as for planes) or a 3-D domain (translucent region facets in 3-D axes).
+* :func:`plot_region_graph` draws a partition's adjacency (dual) graph in any
+  dimension: nodes at the regions' witnesses (or a spring layout), sized by inradius.
+* :func:`plot_local_counts` draws the histogram of local region counts
+  (:class:`~regionlab.local.LocalCounts`).
 
 Examples
 --------
@@ -31,7 +38,14 @@ import numpy as np
 from ._optional import require
 from .errors import InvalidParameterError
 
-__all__ = ["plot_plane_partition", "plot_segment_partition", "region_colors"]
+__all__ = [
+    "plot_plane_partition",
+    "plot_segment_partition",
+    "plot_polytope_partition",
+    "plot_region_graph",
+    "plot_local_counts",
+    "region_colors",
+]
 
 _COLOR_BY = ("region", "linear_piece", "output")
 
@@ -478,6 +492,545 @@ def plot_segment_partition(
     ax.set_xlabel("$t$")
     if title is None:
         title = f"{R} regions, {part.num_linear_pieces} linear pieces"
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# ------------------------------------------------------------------ n-D partitions
+
+
+def _numpy(t) -> np.ndarray:
+    return np.asarray(t.detach().cpu().numpy() if hasattr(t, "detach") else t, dtype=float)
+
+
+def _check_polytope_partition(part, caller: str) -> int:
+    """The number of regions of an n-D partition (duck-typed), or InvalidParameterError."""
+    needed = ("witnesses", "adjacency", "num_regions", "vertices")
+    if not all(hasattr(part, a) for a in needed) or not callable(part.vertices):
+        raise InvalidParameterError(
+            f"{caller} needs a PolytopePartition (the result of regionlab.partition_polytope); "
+            f"got {type(part).__name__}."
+        )
+    return int(part.num_regions)
+
+
+def _region_facecolors(part, R: int, color_by: str, cmap, seed: int, output_index, caller: str):
+    """``(rgba (R, 4), colorbar mappable or None, colorbar label or None)`` of each region.
+
+    The same colouring as :func:`plot_plane_partition`: soft random colours that differ
+    between adjacent regions (or linear pieces), or the output at the witness.
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize, TwoSlopeNorm
+
+    if color_by not in _COLOR_BY:
+        raise InvalidParameterError(
+            f"The 'color_by' parameter of {caller} must be one of {_COLOR_BY}. Got {color_by!r} instead."
+        )
+    if R == 0:
+        return np.zeros((0, 4)), None, None
+    if color_by == "output":
+        cm = _get_cmap(cmap, "coolwarm")
+        vals, label = _output_values(part, output_index)
+        lo, hi = float(vals.min()), float(vals.max())
+        norm = TwoSlopeNorm(0.0, lo, hi) if lo < 0 < hi else Normalize(lo, hi if hi > lo else lo + 1.0)
+        mappable = ScalarMappable(norm=norm, cmap=cm)
+        mappable.set_array(vals)
+        return cm(norm(vals)), mappable, label
+    cm = _get_cmap(cmap, "regionlab_pastel")
+    qualitative = cm.N <= 64
+    ncol = cm.N if qualitative else 24
+    edges = _edge_pairs(part)
+    if color_by == "linear_piece":
+        labels = _numpy(part.linear_piece_labels()).astype(np.int64)
+        pe = labels[edges] if edges.size else edges
+        pe = pe[pe[:, 0] != pe[:, 1]] if pe.size else pe
+        idx = region_colors(int(labels.max()) + 1, pe, num_colors=ncol, seed=seed)[labels]
+    else:
+        idx = region_colors(R, edges, num_colors=ncol, seed=seed)
+    pos = idx / (ncol - 1) if not qualitative and ncol > 1 else idx
+    return np.asarray(cm(pos)), None, None
+
+
+def _ordered_polygon(points: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """The 2-D points of a convex polygon in counter-clockwise order around an interior point."""
+    d = points - center
+    return points[np.argsort(np.arctan2(d[:, 1], d[:, 0]), kind="stable")]
+
+
+def _facet_polygons(V: np.ndarray, A: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """The 3-D facet polygons of a convex polytope from its vertices and half-spaces.
+
+    A facet's polygon is the set of vertices on its plane, ordered by angle in that
+    plane around their mean; planes holding fewer than three vertices (redundant rows,
+    lower faces) and repeats of the same vertex set (a domain facet that is also a
+    region facet) are skipped.
+    """
+    out: list[np.ndarray] = []
+    seen: set[bytes] = set()
+    scale = 1.0 + float(np.abs(V).max()) if V.size else 1.0
+    for a, beta in zip(A, b, strict=True):
+        n = float(np.linalg.norm(a))
+        if n == 0:
+            continue
+        on = np.abs(V @ a - beta) <= 1e-7 * scale * n
+        if int(on.sum()) < 3:
+            continue
+        key = np.packbits(on).tobytes()
+        if key in seen:
+            continue
+        seen.add(key)
+        P = V[on]
+        # two orthonormal directions spanning the facet's plane
+        u = a / n
+        e1 = np.linalg.svd(np.eye(3) - np.outer(u, u))[0][:, 0]
+        e2 = np.cross(u, e1)
+        c = P.mean(0)
+        ang = np.arctan2((P - c) @ e2, (P - c) @ e1)
+        out.append(P[np.argsort(ang, kind="stable")])
+    return out
+
+
+def plot_polytope_partition(
+    part,
+    ax=None,
+    *,
+    color_by: str = "region",
+    edgecolor="k",
+    linewidth: float | None = None,
+    alpha: float | None = None,
+    shrink: float | None = None,
+    cmap=None,
+    title: str | None = None,
+    output_index: int | None = None,
+    seed: int = 0,
+):
+    """Draw the regions of an exact partition of a 2-D or 3-D domain.
+
+    A 2-D partition is drawn like :func:`plot_plane_partition`: every region a filled
+    polygon (its vertices ordered by angle around its witness), neighbours in different
+    colours, thin black edges, the domain outlined. A 3-D partition is drawn as a
+    ``mpl_toolkits.mplot3d`` ``Poly3DCollection`` of every region's facets (each facet
+    polygon made of the region's vertices on that facet, ordered by angle in the facet's
+    plane), translucent and, by default, shrunk a little towards each region's witness
+    so that the regions stand apart.
+
+    Parameters
+    ----------
+    part : PolytopePartition
+        The result of :func:`regionlab.partition_polytope` on a 2-D or 3-D domain
+        (e.g. a box in a 2-D or 3-D input space, a 2-D window, the hull of three points).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into (a 3-D axes, ``fig.add_subplot(projection="3d")``, for a 3-D
+        partition); a new figure is made when omitted.
+    color_by : {"region", "linear_piece", "output"}
+        Colouring, as in :func:`plot_plane_partition`: random soft colours that differ
+        between adjacent regions, or between adjacent linear pieces, or the network
+        output at each region's witness on a continuous scale.
+    edgecolor : colour or None
+        Colour of the region (2-D) or facet (3-D) edges; ``None`` draws none.
+    linewidth : float, optional
+        Edge width in points; by default thinner for more regions.
+    alpha : float, optional
+        Fill opacity; 1 in 2-D and 0.35 in 3-D by default.
+    shrink : float, optional
+        Scale each region about its witness by this factor (in ``(0, 1]``); 1 in 2-D and
+        0.85 in 3-D by default (an "exploded" view in which the regions do not touch).
+    cmap : str or matplotlib Colormap, optional
+        Palette (the soft palette of :func:`plot_plane_partition` by default, ``"coolwarm"``
+        for the output).
+    title : str, optional
+        Axes title; by default the region and linear-piece counts; ``""`` for none.
+    output_index : int, optional
+        Output to colour by with ``color_by="output"``.
+    seed : int
+        Seed of the random colours.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    InvalidParameterError
+        A domain of another dimension than 2 or 3 (use :func:`plot_region_graph`), a
+        bad ``color_by``, ``shrink`` or ``cmap``, a 2-D axes for a 3-D partition, or
+        something other than a :class:`~regionlab.regions.polytope_result.PolytopePartition`.
+    MissingDependencyError
+        If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import torch, regionlab
+    >>> from regionlab.domains import Box
+    >>> from regionlab.ir import CPWLNetwork, Dense, PiecewiseLinear
+    >>> from regionlab.plotting import plot_polytope_partition
+    >>> W = torch.tensor([[1.0, 0, 0], [0, 1, 0], [1, 1, 1]], dtype=torch.float64)
+    >>> net = CPWLNetwork.sequential((3,), [Dense(W), PiecewiseLinear.relu()])
+    >>> part = regionlab.partition_polytope(net, Box([-1, -1, -1], [1, 1, 1]))
+    >>> ax = plot_polytope_partition(part)
+    >>> ax.get_title()
+    '8 regions, 8 linear pieces'
+    >>> ax.figure.savefig("box3d.png", dpi=60)
+    >>> net2 = CPWLNetwork.sequential((2,), [PiecewiseLinear.relu()])
+    >>> ax2 = plot_polytope_partition(regionlab.partition_polytope(net2, Box([-1, -1], [1, 1])))
+    >>> len(ax2.collections[0].get_paths())
+    4
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close("all")
+    """
+    caller = "regionlab.plotting.plot_polytope_partition"
+    R = _check_polytope_partition(part, caller)
+    k = int(part.dim) if hasattr(part, "dim") else int(part.witnesses.shape[1])
+    if k not in (2, 3):
+        raise InvalidParameterError(
+            f"plot_polytope_partition draws 2-D and 3-D domains; this partition is {k}-dimensional. "
+            "Draw its adjacency graph with regionlab.plotting.plot_region_graph(part) instead, or partition "
+            "a 2-D or 3-D window (regionlab.domains.window)."
+        )
+    if shrink is None:
+        shrink = 1.0 if k == 2 else 0.85
+    if isinstance(shrink, bool) or not isinstance(shrink, (int, float)) or not 0 < shrink <= 1:
+        raise InvalidParameterError(f"The 'shrink' parameter must be a number in (0, 1]. Got {shrink!r} instead.")
+    if alpha is None:
+        alpha = 1.0 if k == 2 else 0.35
+    plt = _pyplot(caller)
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    if ax is not None and k == 3 and getattr(ax, "name", "") != "3d":
+        raise InvalidParameterError(
+            "A 3-D partition needs 3-D axes: pass ax=fig.add_subplot(projection='3d') or leave ax=None."
+        )
+    colors, mappable, label = _region_facecolors(part, R, color_by, cmap, seed, output_index, caller)
+    if linewidth is None:
+        linewidth = 0.6 if R < 300 else 0.4 if R < 3000 else 0.2 if R < 30000 else 0.1
+    if edgecolor is None:
+        edgecolor = "none"
+    W = _numpy(part.witnesses)
+    dom = part.domain
+    lo, hi = (_numpy(t) for t in dom.bounding_box())
+    if k == 2:
+        if ax is None:
+            w, h = hi - lo
+            _, ax = plt.subplots(figsize=(7.0, float(np.clip(7.0 * h / max(w, 1e-300), 2.5, 9.0)) + 0.6))
+        polys = []
+        for i in range(R):
+            P = _ordered_polygon(_numpy(part.vertices(i)), W[i])
+            polys.append(W[i] + shrink * (P - W[i]))
+        coll = PolyCollection(polys, closed=True, facecolors=colors if R else "none", edgecolors=edgecolor,
+                              linewidths=linewidth, alpha=alpha, zorder=1)
+        if R > 5000:
+            coll.set_rasterized(True)
+        ax.add_collection(coll)
+        dv = _numpy(dom.vertices())
+        outline = _ordered_polygon(dv, dv.mean(0))
+        ax.add_collection(LineCollection([np.vstack([outline, outline[:1]])], colors="k",
+                                         linewidths=max(1.0, 2 * linewidth), zorder=2))
+        pad = 0.01 * float(max(hi - lo))
+        ax.set_xlim(lo[0] - pad, hi[0] + pad)
+        ax.set_ylim(lo[1] - pad, hi[1] + pad)
+        ax.set_aspect("equal")
+        ax.set_xlabel("$p_1$")
+        ax.set_ylabel("$p_2$")
+    else:
+        from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+        if ax is None:
+            fig = plt.figure(figsize=(7.0, 6.5))
+            ax = fig.add_subplot(projection="3d")
+        try:
+            A_dom, b_dom = (_numpy(t) for t in dom.halfspaces())
+        except Exception:  # noqa: BLE001 - a domain without a listable H-representation
+            A_dom, b_dom = np.zeros((0, 3)), np.zeros(0)
+        faces, face_colors = [], []
+        for i in range(R):
+            V = _numpy(part.vertices(i))
+            A, b, _ = part.facets(i)
+            polys = _facet_polygons(V, np.vstack([_numpy(A), A_dom]), np.concatenate([_numpy(b), b_dom]))
+            faces += [W[i] + shrink * (P - W[i]) for P in polys]
+            face_colors += [colors[i]] * len(polys)
+        coll = Poly3DCollection(faces, facecolors=face_colors if faces else "none", edgecolors=edgecolor,
+                                linewidths=linewidth, alpha=alpha)
+        ax.add_collection3d(coll)
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
+        ax.set_zlim(lo[2], hi[2])
+        ax.set_box_aspect(tuple(float(v) for v in np.maximum(hi - lo, 1e-12 * float(max(hi - lo)))))
+        ax.set_xlabel("$p_1$")
+        ax.set_ylabel("$p_2$")
+        ax.set_zlabel("$p_3$")
+    if title is None:
+        title = f"{R} regions, {part.num_linear_pieces} linear pieces"
+    if title:
+        ax.set_title(title)
+    if mappable is not None:
+        ax.figure.colorbar(mappable, ax=ax, shrink=0.8, label=label)
+    return ax
+
+
+def _graph_positions(part, W: np.ndarray, layout: str, seed: int, three_d: bool, caller: str) -> np.ndarray:
+    R = W.shape[0]
+    if layout == "spring":
+        nx = require("networkx", extra="dev", caller=caller)
+        g = nx.Graph()
+        g.add_nodes_from(range(R))
+        g.add_edges_from((int(a), int(b)) for a, b in _edge_pairs(part))
+        pos = nx.spring_layout(g, seed=seed) if R else {}
+        return np.array([pos[i] for i in range(R)], dtype=float).reshape(R, 2)
+    if three_d:
+        return W[:, :3]
+    if W.shape[1] >= 2:
+        return W[:, :2]
+    return np.column_stack([W[:, 0], np.zeros(R)])  # 1-D: the nodes on a line
+
+
+def plot_region_graph(
+    part,
+    ax=None,
+    layout: str = "witness",
+    *,
+    color_by: str = "region",
+    node_size: float | None = None,
+    edge_color="0.3",
+    edge_width: float | None = None,
+    cmap=None,
+    title: str | None = None,
+    output_index: int | None = None,
+    seed: int = 0,
+):
+    """Draw the adjacency (dual) graph of a partition: a node per region, an edge per shared facet.
+
+    Works in any dimension, so it is the figure for partitions that
+    :func:`plot_polytope_partition` cannot draw (more than three dimensions).
+
+    Parameters
+    ----------
+    part : PolytopePartition or PlanePartition
+        An exact partition with ``witnesses`` and ``adjacency``.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure is made when omitted (3-D axes for a 3-D
+        partition with ``layout="witness"``; with given 2-D axes a 3-D partition is
+        projected to its first two coordinates).
+    layout : {"witness", "spring"}
+        ``"witness"``: each node at its region's witness (interior point), in domain
+        coordinates, projected to the first two coordinates above three dimensions.
+        ``"spring"``: a force-directed layout of the graph alone
+        (``networkx.spring_layout``, seeded; needs networkx; slow for many thousands of
+        regions).
+    color_by : {"region", "linear_piece", "output"}
+        Node colours, as in :func:`plot_polytope_partition`.
+    node_size : float, optional
+        Marker area (points^2) of the region with the largest inradius; the others are
+        proportional to their inradius (constant without ``inradii``). By default from
+        300 for a few regions down to 20 for many.
+    edge_color, edge_width
+        Style of the graph's edges.
+    cmap : str or matplotlib Colormap, optional
+        Node palette.
+    title : str, optional
+        Axes title; by default the numbers of regions and adjacent pairs; ``""`` for none.
+    output_index : int, optional
+        Output to colour by with ``color_by="output"``.
+    seed : int
+        Seed of the colours and of the spring layout.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    InvalidParameterError
+        An unknown ``layout`` or ``color_by``, a bad ``node_size``, or not a partition.
+    MissingDependencyError
+        If matplotlib (or, for ``layout="spring"``, networkx) is not installed.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import torch, regionlab
+    >>> from regionlab.domains import Box
+    >>> from regionlab.ir import CPWLNetwork, PiecewiseLinear
+    >>> from regionlab.plotting import plot_region_graph
+    >>> net = CPWLNetwork.sequential((4,), [PiecewiseLinear.relu()])
+    >>> part = regionlab.partition_polytope(net, Box([-1] * 4, [1] * 4))
+    >>> ax = plot_region_graph(part)  # 16 regions of a 4-D box, projected
+    >>> ax.get_title()
+    '16 regions, 32 adjacent pairs'
+    >>> ax.figure.savefig("graph.png", dpi=60)
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close("all")
+    """
+    caller = "regionlab.plotting.plot_region_graph"
+    if layout not in ("witness", "spring"):
+        raise InvalidParameterError(
+            f"The 'layout' parameter of plot_region_graph must be 'witness' or 'spring'. Got {layout!r} instead."
+        )
+    if not hasattr(part, "witnesses") or not hasattr(part, "adjacency") or not hasattr(part, "num_regions"):
+        raise InvalidParameterError(
+            f"plot_region_graph needs a partition with witnesses and adjacency (PolytopePartition, PlanePartition); "
+            f"got {type(part).__name__}."
+        )
+    if node_size is not None and (isinstance(node_size, bool) or not isinstance(node_size, (int, float))
+                                  or not node_size > 0):
+        raise InvalidParameterError(f"The 'node_size' parameter must be a positive number. Got {node_size!r} instead.")
+    R = int(part.num_regions)
+    W = _numpy(part.witnesses).reshape(R, -1)
+    plt = _pyplot(caller)
+    from matplotlib.collections import LineCollection
+
+    colors, mappable, label = _region_facecolors(part, R, color_by, cmap, seed, output_index, caller)
+    three_d = layout == "witness" and W.shape[1] == 3 and (ax is None or getattr(ax, "name", "") == "3d")
+    pos = _graph_positions(part, W, layout, seed, three_d, caller)
+    if ax is None:
+        if three_d:
+            ax = plt.figure(figsize=(7.0, 6.5)).add_subplot(projection="3d")
+        else:
+            _, ax = plt.subplots(figsize=(7.0, 6.0))
+    edges = _edge_pairs(part)
+    if node_size is None:
+        node_size = float(np.clip(3000.0 / np.sqrt(max(R, 1)), 20.0, 300.0))
+    inradii = getattr(part, "inradii", None)
+    if inradii is not None and R:
+        r = _numpy(inradii).reshape(R)
+        r = np.where(np.isfinite(r), r, 0.0)
+        top = float(r.max())
+        sizes = node_size * r / top if top > 0 else np.full(R, node_size)
+        sizes = np.maximum(sizes, 0.05 * node_size)  # tiny regions stay visible
+    else:
+        sizes = np.full(R, node_size)
+    if edge_width is None:
+        edge_width = 0.8 if R < 300 else 0.4 if R < 3000 else 0.2
+    segs = pos[edges] if edges.size else np.zeros((0, 2, pos.shape[1]))
+    if three_d:
+        from mpl_toolkits.mplot3d.art3d import Line3DCollection
+
+        ax.add_collection3d(Line3DCollection(segs, colors=edge_color, linewidths=edge_width))
+        ax.scatter(pos[:, 0], pos[:, 1], pos[:, 2], s=sizes, c=colors if R else None, edgecolors="k",
+                   linewidths=0.5, depthshade=False)
+        if R:
+            lo, hi = pos.min(0), pos.max(0)
+            pad = 0.05 * np.maximum(hi - lo, 1e-12)
+            ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+            ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+            ax.set_zlim(lo[2] - pad[2], hi[2] + pad[2])
+        ax.set_zlabel("$p_3$")
+    else:
+        ax.add_collection(LineCollection(segs, colors=edge_color, linewidths=edge_width, zorder=1))
+        ax.scatter(pos[:, 0], pos[:, 1], s=sizes, c=colors if R else None, edgecolors="k", linewidths=0.5,
+                   zorder=2)
+        ax.autoscale_view()
+        if layout == "spring":
+            ax.set_xticks([])
+            ax.set_yticks([])
+    if layout == "witness":
+        ax.set_xlabel("$p_1$")
+        ax.set_ylabel("$p_2$" if W.shape[1] >= 2 else "")
+    if title is None:
+        title = f"{R} regions, {int(edges.shape[0])} adjacent pairs"
+    if title:
+        ax.set_title(title)
+    if mappable is not None:
+        ax.figure.colorbar(mappable, ax=ax, shrink=0.8, label=label)
+    return ax
+
+
+_COUNT_LABELS = {
+    "exact": "activation regions meeting the ball",
+    "slices": "mean activation regions per 2-D slice",
+    "complexity": "local complexity (units whose state varies)",
+}
+
+
+def plot_local_counts(counts, ax=None, *, bins=None, color="#8dd3c7", title: str | None = None):
+    """Histogram of local region counts (or local complexities) over a batch of points.
+
+    Integral counts (``method="exact"``, the complexity) get one bar per integer; mean
+    slice counts get automatic bins. A dashed red line marks the mean.
+
+    Parameters
+    ----------
+    counts : LocalCounts or array-like ``(B,)``
+        The result of :func:`regionlab.local.local_region_counts`, or the counts themselves.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into; a new figure (6 x 4 inches) is made when omitted.
+    bins : int, sequence or str, optional
+        Passed to ``Axes.hist``; by default as described above.
+    color : colour
+        Bar colour.
+    title : str, optional
+        Axes title; by default the method, ball and number of points; ``""`` for none.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    InvalidParameterError
+        Counts that are not a 1-D array of finite numbers.
+    MissingDependencyError
+        If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import torch
+    >>> from regionlab.ir import CPWLNetwork, Dense, PiecewiseLinear
+    >>> from regionlab.local import local_region_counts
+    >>> from regionlab.plotting import plot_local_counts
+    >>> net = CPWLNetwork.sequential((2,), [Dense(torch.eye(2, dtype=torch.float64)), PiecewiseLinear.relu()])
+    >>> X = torch.tensor([[0.0, 0.0], [2.0, 2.0], [0.0, 2.0]], dtype=torch.float64)
+    >>> res = local_region_counts(net, X, 0.5, method="exact")
+    >>> ax = plot_local_counts(res)
+    >>> [int(p.get_height()) for p in ax.patches]  # one point in 1 region, one in 2, one in 4
+    [1, 1, 0, 1]
+    >>> ax.figure.savefig("counts.png", dpi=60)
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close("all")
+    """
+    caller = "regionlab.plotting.plot_local_counts"
+    method = getattr(counts, "method", None)
+    raw = counts.counts if hasattr(counts, "counts") else counts
+    try:
+        c = _numpy(raw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"plot_local_counts needs a LocalCounts or a 1-D array of counts; got {type(counts).__name__}."
+        ) from exc
+    if c.ndim != 1:
+        raise InvalidParameterError(f"plot_local_counts needs a 1-D array of counts; got shape {c.shape}.")
+    if not np.isfinite(c).all():
+        raise InvalidParameterError("plot_local_counts: the counts contain NaN or inf; give finite counts.")
+    plt = _pyplot(caller)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 4.0))
+    if bins is None:
+        integral = c.size > 0 and bool(np.all(c == np.round(c)))
+        if integral and c.max() - c.min() <= 200:
+            bins = np.arange(c.min() - 0.5, c.max() + 1.5)  # one bar per integer
+        else:
+            bins = "auto" if c.size else 10
+    ax.hist(c, bins=bins, color=color, edgecolor="k", linewidth=0.6)
+    if c.size:
+        mean = float(c.mean())
+        ax.axvline(mean, color="red", linestyle="--", linewidth=1.5, label=f"mean {mean:.4g}")
+        ax.legend(loc="best", fontsize="small")
+    ax.set_xlabel(_COUNT_LABELS.get(method, "count"))
+    ax.set_ylabel("points")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # numbers of points
+    if title is None:
+        if method is not None:
+            title = f"{method}: {getattr(counts, 'norm', '')} ball of radius {getattr(counts, 'radius', 0):g}, {c.size} points"
+        else:
+            title = f"{c.size} points"
     if title:
         ax.set_title(title)
     return ax

@@ -10,8 +10,30 @@ Synopsis::
                                 [--bounds P1MIN,P1MAX,P2MIN,P2MAX] [--json OUT.json]
                                 [--summary-only] [--plot OUT.png] [--no-boundary]
                                 [--color-by region|linear_piece|output]
+    regionlab partition box     --model SPEC [--weights W] [--input-shape S]
+                                --lower A1,A2,... --upper B1,B2,... [N-D OPTIONS]
+    regionlab partition ball    --model SPEC [--weights W] [--input-shape S]
+                                --center (X1,X2,... | FILE) --radius R [--norm linf|l1]
+                                [--directions K [--seed S]] [N-D OPTIONS]
+    regionlab partition hull    --model SPEC [--weights W] [--input-shape S]
+                                --points FILE [N-D OPTIONS]
+    regionlab local-counts      --model SPEC [--weights W] [--input-shape S]
+                                --points FILE --radius R [--norm linf|l1]
+                                [--method exact|slices|complexity] [--num-slices S]
+                                [--num-directions P] [--seed S] [--max-regions N]
+                                [--json OUT.json] [--plot OUT.png]
     regionlab demo [--out DIR] [--quick] [--steps N] [--seed S] [--bounds XMIN,XMAX,YMIN,YMAX]
     regionlab version
+
+``N-D OPTIONS`` are ``[--engine auto|vertex|lp] [--max-regions N] [--time-limit S]
+[--json OUT.json] [--summary-only] [--plot OUT.png] [--graph-plot GRAPH.png]
+[--graph-layout witness|spring]``. The n-D commands partition a convex domain with
+:func:`regionlab.partition_polytope`: a box, an l-inf or l1 ball (or, with
+``--directions K``, its ``K``-dimensional window through the centre along ``K`` random
+orthonormal directions), or the convex hull of a few inputs. ``--plot`` draws 2-D and
+3-D domains, ``--graph-plot`` the region adjacency graph in any dimension. When
+``--max-regions`` or ``--time-limit`` stops a partition, the partial result goes to the
+``--json`` file (``"complete": false``) and the status is 1.
 
 ``SPEC`` is a TorchScript file, a ``torch.export`` ``.pt2`` file, or
 ``package.module:factory`` (with ``--weights`` a ``torch.save``-d state dict, loaded
@@ -47,7 +69,9 @@ PROG = "regionlab"
 
 # options whose value may start with '-' (negative numbers): "--start -1,2" is rewritten
 # to "--start=-1,2" before argparse sees it
-_NUMERIC_OPTS = {"--start", "--end", "--origin", "--u", "--v", "--bounds", "--through", "--atol"}
+_NUMERIC_OPTS = {"--start", "--end", "--origin", "--u", "--v", "--bounds", "--through", "--atol",
+                 "--lower", "--upper", "--center", "--radius", "--max-regions", "--time-limit", "--directions",
+                 "--num-slices", "--num-directions", "--seed"}
 _NEGATIVE = re.compile(r"^-[\d.]")
 
 
@@ -125,6 +149,26 @@ def _nonneg_int(text: str) -> int:
     return v
 
 
+def _radius(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``regionlab`` command.
 
@@ -138,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _Parser(prog=PROG, description="Exact geometry of piecewise-linear neural networks.")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{partition,demo,version}", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="{partition,local-counts,demo,version}", parser_class=_Parser)
     sub.required = True
 
     # shared options of the partition commands
@@ -158,8 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal)")
 
-    part = sub.add_parser("partition", help="exact partition of a segment or a plane")
-    psub = part.add_subparsers(dest="domain", metavar="{segment,plane}", parser_class=_Parser)
+    part = sub.add_parser("partition", help="exact partition of a segment, a plane or an n-D convex domain")
+    psub = part.add_subparsers(dest="domain", metavar="{segment,plane,box,ball,hull}", parser_class=_Parser)
     psub.required = True
 
     seg = psub.add_parser("segment", parents=[common], help="exact partition of the segment from --start to --end",
@@ -185,6 +229,66 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not compute or draw the decision boundary")
     q.add_argument("--color-by", choices=("region", "linear_piece", "output"), default="region",
                    help="colouring of the plot")
+
+    # shared options of the n-D partition commands (box, ball, hull)
+    nd = _Parser(add_help=False)
+    n = nd.add_argument_group("n-D partition")
+    n.add_argument("--engine", choices=("auto", "vertex", "lp"), default="auto",
+                   help="vertex subdivision (low dimension), linear programs (any dimension), or auto (default)")
+    n.add_argument("--max-regions", type=_positive_int, metavar="N",
+                   help="stop once more than N regions are found (the partial result goes to --json; status 1)")
+    n.add_argument("--time-limit", type=_radius, metavar="SECONDS",
+                   help="stop after this many seconds (the partial result goes to --json; status 1)")
+    n.add_argument("--graph-plot", metavar="GRAPH.png", help="draw the region adjacency graph (any dimension)")
+    n.add_argument("--graph-layout", choices=("witness", "spring"), default="witness",
+                   help="nodes at the regions' witnesses (default) or a spring layout (needs networkx)")
+    n.add_argument("--color-by", choices=("region", "linear_piece", "output"), default="region",
+                   help="colouring of --plot and --graph-plot")
+
+    box = psub.add_parser("box", parents=[common, nd], help="exact partition of an axis-aligned box of inputs",
+                          description="Exact activation regions of the box lower <= x <= upper (flattened inputs).")
+    b = box.add_argument_group("box")
+    b.add_argument("--lower", type=_floats, required=True, metavar="A1,A2,...", help="lower corner (flattened input)")
+    b.add_argument("--upper", type=_floats, required=True, metavar="B1,B2,...", help="upper corner (flattened input)")
+
+    ball = psub.add_parser("ball", parents=[common, nd], help="exact partition of a ball around an input (or a window of it)",
+                           description="Exact activation regions of the l-inf or l1 ball of --radius around --center; "
+                                       "with --directions K, of its K-dimensional window through the centre along K "
+                                       "random orthonormal directions.")
+    q = ball.add_argument_group("ball")
+    q.add_argument("--center", required=True, metavar="X1,X2,...|FILE",
+                   help="the centre: comma-separated numbers (flattened input) or a .pt, .npy or .json file of one input")
+    q.add_argument("--radius", type=_radius, required=True, metavar="R", help="positive radius")
+    q.add_argument("--norm", choices=("linf", "l1"), default="linf", help="the ball's norm (default linf)")
+    q.add_argument("--directions", type=_nonneg_int, default=0, metavar="K",
+                   help="K > 0: the window through the centre along K random orthonormal directions (default 0: "
+                        "the full ball)")
+    q.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the random directions (default 0)")
+
+    hull = psub.add_parser("hull", parents=[common, nd], help="exact partition of the convex hull of a few inputs",
+                           description="Exact activation regions of the convex hull of M inputs, in their affine hull "
+                                       "(e.g. the triangle through three images).")
+    h = hull.add_argument_group("hull")
+    h.add_argument("--points", required=True, metavar="FILE",
+                   help="the M inputs, an array (M, *input_shape) in a .pt, .npy or .json file")
+
+    lc = sub.add_parser("local-counts", parents=[common], help="region counts in small balls around data points",
+                        description="Number of activation regions meeting the l-inf or l1 ball of --radius around "
+                                    "each point: exact (n-D partition of the ball), the mean over random 2-D slices, "
+                                    "or the local-complexity proxy.")
+    c = lc.add_argument_group("local counts")
+    c.add_argument("--points", required=True, metavar="FILE",
+                   help="the points, an array (B, *input_shape) in a .pt, .npy or .json file")
+    c.add_argument("--radius", type=_radius, required=True, metavar="R", help="positive radius of the balls")
+    c.add_argument("--norm", choices=("linf", "l1"), default="linf", help="the balls' norm (default linf)")
+    c.add_argument("--method", choices=("exact", "slices", "complexity"), default="exact",
+                   help="exact counts (default; small inputs), exact counts of random 2-D slices, or local complexity")
+    c.add_argument("--num-slices", type=_positive_int, metavar="S", help="slices per point with --method slices (default 4)")
+    c.add_argument("--num-directions", type=_positive_int, metavar="P",
+                   help="cross-polytope directions with --method complexity (default min(n, 16))")
+    c.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the random slices or directions (default 0)")
+    c.add_argument("--max-regions", type=_positive_int, metavar="N",
+                   help="stop when a ball (or slice) meets more than N regions (partial result to --json; status 1)")
 
     d = sub.add_parser("demo", help="train a small MLP on two moons and draw its partition before and after",
                        description="The main job: train a 2-32-32-32-2 ReLU MLP on two moons and draw the exact "
@@ -515,6 +619,330 @@ def _cmd_plane(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------- n-D partitions
+
+
+def _require_plotting(args, graph_layout: str | None = None):
+    """Fail before a long computation when a requested figure cannot be drawn."""
+    from .._optional import require
+
+    wants_plot = bool(getattr(args, "plot", None)) or bool(getattr(args, "graph_plot", None))
+    if wants_plot:
+        require("matplotlib", extra="plot", caller="regionlab --plot/--graph-plot")
+    if getattr(args, "graph_plot", None) and graph_layout == "spring":
+        require("networkx", extra="dev", caller="regionlab --graph-layout spring")
+
+
+def _check_entries(count: int, net, what: str):
+    if count != net.input_dim:
+        from ..errors import ShapeError
+
+        raise ShapeError(f"{what} has {count} numbers but the model takes inputs of shape "
+                         f"{tuple(net.input_shape)} ({net.input_dim} numbers)")
+
+
+def _domain_record(domain, extra: dict) -> dict:
+    """What the JSON says about the domain: its kind, frame (to map witnesses to inputs) and parameters."""
+    rec = {"class": type(domain).__name__, "description": repr(domain), "dim": domain.dim,
+           "input_dim": domain.input_dim, "is_full_space": domain.is_full_space,
+           "origin": domain.origin.tolist()}
+    if not domain.is_full_space:
+        rec["basis"] = domain.basis.tolist()
+    rec.update(extra)
+    return rec
+
+
+def _nd_summary(part, domain) -> dict:
+    s = part.summary()
+    if "total_volume" in s:
+        try:
+            s["domain_volume"] = float(domain.volume())
+        except Exception:  # noqa: BLE001 - some domains have no cheap volume; the summary stays useful
+            pass
+    return s
+
+
+def _nd_partition_record(part, s: dict) -> dict:
+    """Per-region data of a PolytopePartition as plain lists (domain coordinates)."""
+    rec = {
+        "num_regions": part.num_regions,
+        "dim": part.dim,
+        # -32768 marks the units of layers a partial result did not reach
+        "patterns": part.patterns.tolist(),
+        "witnesses": part.witnesses.tolist(),
+        "inradii": part.inradii.tolist(),
+        "adjacency": part.adjacency.tolist(),
+        "linear_piece_labels": part.linear_piece_labels().tolist(),
+        "volumes": None,
+    }
+    if "total_volume" in s:  # the engine gave the vertices: the volumes are already computed
+        rec["volumes"] = part.volumes.tolist()
+    return rec
+
+
+def _nd_payload(args, kind: str, net, domain_rec: dict, part, s: dict, trace_s: float,
+                stopped: str | None = None) -> dict:
+    import torch
+
+    from .. import __version__
+
+    payload = {"kind": kind, "regionlab_version": __version__, "torch_version": torch.__version__,
+               "model": str(args.model), "input_shape": list(net.input_shape), "domain": domain_rec,
+               "engine_requested": args.engine, "complete": bool(part.complete) and stopped is None,
+               "summary": dict(s, trace_seconds=trace_s)}
+    if stopped is not None:
+        payload["stopped"] = stopped
+    if not args.summary_only:
+        payload["partition"] = _nd_partition_record(part, s)
+    return payload
+
+
+def _nd_table(kind: str, args, net, domain, s: dict, trace_s: float) -> str:
+    rows = [
+        ("domain", repr(domain)),
+        ("activation regions", s["num_regions"]),
+        ("linear pieces", s["num_linear_pieces"]),
+        ("adjacent pairs", s["num_adjacent_pairs"]),
+        ("mean degree", s["mean_degree"]),
+        ("mean facets", s["mean_facets"]),
+    ]
+    if "total_volume" in s:
+        vol = f"{s['total_volume']:.6g}"
+        if "domain_volume" in s:
+            vol += f" (domain {s['domain_volume']:.6g})"
+        rows.append(("volume", vol))
+    rows += [
+        ("engine", s["engine"]),
+        ("complete", s["complete"]),
+        ("trace time", f"{trace_s:.3f} s"),
+        ("partition time", f"{s['seconds']:.3f} s"),
+    ]
+    return _table(f"regionlab partition {kind}: {args.model} ({_describe_net(net)})", rows)
+
+
+def _limit_text(args, exc) -> str:
+    msg = str(exc)
+    if args.max_regions is not None and "max_regions" in msg:
+        return f"--max-regions {args.max_regions}"
+    if getattr(args, "time_limit", None) is not None:
+        return f"--time-limit {args.time_limit:g} s"
+    return "its limit"
+
+
+def _run_nd(args, kind: str, net, trace_s: float, domain, extra: dict) -> int:
+    """Partition ``domain``, print the table, write JSON and figures; partial results on a limit."""
+    from ..errors import RegionLimitExceeded
+    from ..regions.polytope import partition_polytope
+
+    if args.plot and domain.dim not in (2, 3):
+        raise ValueError(f"--plot draws 2-D and 3-D domains but this domain is {domain.dim}-dimensional; "
+                         "use --graph-plot (the region adjacency graph) or a 2-D/3-D window (--directions 2)")
+    _require_plotting(args, args.graph_layout)
+    domain_rec = _domain_record(domain, extra)
+    try:
+        part = partition_polytope(net, domain, engine=args.engine, numerics=_numerics(args),
+                                  max_regions=args.max_regions, time_limit=args.time_limit,
+                                  progress=_progress(args.progress))
+    except RegionLimitExceeded as exc:
+        partial = exc.partial
+        n_partial = partial.num_regions if partial is not None else 0
+        where = "; pass --json to keep it"
+        if partial is not None:
+            s = _nd_summary(partial, domain)
+            print(_nd_table(kind, args, net, domain, s, trace_s))
+            if args.json:
+                _write_json(args.json, _nd_payload(args, kind, net, domain_rec, partial, s, trace_s,
+                                                   stopped=_one_line(str(exc))))
+                print(f"wrote {args.json} (partial result)")
+                where = f"; wrote it to {args.json}"
+        return _error(f"the partition stopped at {_limit_text(args, exc)}: the partial result had {n_partial} "
+                      f"regions{where}. Raise the limit or shrink the domain.", 1)
+    s = _nd_summary(part, domain)
+    print(_nd_table(kind, args, net, domain, s, trace_s))
+    if args.json:
+        _write_json(args.json, _nd_payload(args, kind, net, domain_rec, part, s, trace_s))
+        print(f"wrote {args.json}")
+    if args.plot:
+        _with_matplotlib_backend()
+        from ..plotting import plot_polytope_partition
+
+        _save_plot(plot_polytope_partition(part, color_by=args.color_by), args.plot)
+        print(f"wrote {args.plot}")
+    if args.graph_plot:
+        _with_matplotlib_backend()
+        from ..plotting import plot_region_graph
+
+        _save_plot(plot_region_graph(part, layout=args.graph_layout, color_by=args.color_by), args.graph_plot)
+        print(f"wrote {args.graph_plot}")
+    return 0
+
+
+def _cmd_box(args) -> int:
+    import torch
+
+    from ..domains import Box
+    from ..errors import DomainError
+
+    lower, upper = args.lower, args.upper
+    if len(lower) != len(upper):
+        raise UsageError(f"--lower has {len(lower)} numbers but --upper has {len(upper)}; give one bound per input")
+    bad = [i for i, (a, b) in enumerate(zip(lower, upper, strict=True)) if not a < b]
+    if bad:
+        i = bad[0]
+        raise DomainError(f"--lower must be below --upper in every coordinate; coordinate {i} has lower "
+                          f"{lower[i]:g} >= upper {upper[i]:g} ({len(bad)} such coordinate(s))")
+    net, trace_s = _load_network(args, (len(lower),))
+    _check_entries(len(lower), net, "--lower")
+    shape = tuple(net.input_shape)
+    domain = Box(torch.tensor(lower, dtype=torch.float64).reshape(shape),
+                 torch.tensor(upper, dtype=torch.float64).reshape(shape))
+    return _run_nd(args, "box", net, trace_s, domain, {"lower": list(lower), "upper": list(upper)})
+
+
+def _center_point(text: str):
+    """``--center``: comma-separated numbers, or a file holding one input."""
+    import torch
+
+    looks_like_file = Path(text).suffix.lower() in (".pt", ".pth", ".npy", ".json") or Path(text).is_file()
+    if looks_like_file:
+        return _read_points(text, "center")
+    try:
+        return torch.tensor(_floats(text), dtype=torch.float64)
+    except argparse.ArgumentTypeError as e:
+        raise UsageError(f"argument --center: {e}; give comma-separated numbers or a .pt, .npy or .json file") from None
+
+
+def _cmd_ball(args) -> int:
+    import torch
+
+    from ..domains import L1Ball, LinfBall, random_directions, window
+
+    center = _center_point(args.center)
+    if center.dim() == 0 or center.numel() == 0:
+        raise ValueError(f"--center must be one input (numbers or an array), got an array of shape {tuple(center.shape)}")
+    net, trace_s = _load_network(args, tuple(center.shape))
+    _check_entries(center.numel(), net, "--center")
+    shape = tuple(net.input_shape)
+    n = net.input_dim
+    K = args.directions
+    center = center.reshape(shape)
+    extra = {"norm": args.norm, "radius": args.radius, "directions": K}
+    if K > 0:
+        if K > n:
+            raise ValueError(f"--directions {K} exceeds the input dimension {n}; give at most {n} "
+                             "(or 0 for the full ball)")
+        dirs = random_directions(n, K, generator=torch.Generator().manual_seed(args.seed))
+        domain = window(center, dirs.reshape(K, *shape), args.radius, norm=args.norm)
+        extra["seed"] = args.seed
+    else:
+        domain = (LinfBall if args.norm == "linf" else L1Ball)(center, args.radius)
+    return _run_nd(args, "ball", net, trace_s, domain, extra)
+
+
+def _read_batch(path: str, what: str, minimum: int):
+    """An array ``(M, *input_shape)`` of at least ``minimum`` points from a file."""
+    pts = _read_points(path, what)
+    if pts.dim() < 2 or pts.shape[0] < minimum:
+        raise ValueError(f"--{what} file {path!r} must hold an array (M, *input_shape) of at least {minimum} "
+                         f"point(s); got shape {tuple(pts.shape)} (add a leading dimension for one point)")
+    return pts
+
+
+def _cmd_hull(args) -> int:
+    from ..domains import ConvexHull
+
+    pts = _read_batch(args.points, "points", 2)
+    M = pts.shape[0]
+    net, trace_s = _load_network(args, tuple(pts.shape[1:]))
+    flat = pts.reshape(M, -1)
+    _check_entries(flat.shape[1], net, "each --points point")
+    domain = ConvexHull(flat.reshape(M, *net.input_shape))
+    return _run_nd(args, "hull", net, trace_s, domain, {"num_points": int(M), "points_file": str(args.points)})
+
+
+# --------------------------------------------------------------- local counts
+
+
+def _local_table(args, net, s: dict, trace_s: float) -> str:
+    rows = [
+        ("method", s["method"]),
+        ("ball", f"{s['norm']}, radius {s['radius']:g}"),
+        ("points", s["num_points"]),
+        ("mean", s["mean"]),
+        ("std", s["std"]),
+        ("min / median / max", f"{s['min']:.6g} / {s['median']:.6g} / {s['max']:.6g}"),
+    ]
+    if "num_slices" in s:
+        rows += [("slices per point", s["num_slices"]), ("mean slice max", s["mean_slice_max"])]
+    if "num_directions" in s:
+        rows += [("directions", s["num_directions"]),
+                 ("per-layer mean", ", ".join(f"{v:.4g}" for v in s["per_layer_mean"]))]
+    rows += [("trace time", f"{trace_s:.3f} s"), ("time", f"{s['seconds']:.3f} s")]
+    return _table(f"regionlab local-counts: {args.model} ({_describe_net(net)})", rows)
+
+
+def _local_payload(args, net, res, trace_s: float, stopped: str | None = None) -> dict:
+    import torch
+
+    from .. import __version__
+
+    payload = {"kind": "local-counts", "regionlab_version": __version__, "torch_version": torch.__version__,
+               "model": str(args.model), "input_shape": list(net.input_shape), "points_file": str(args.points),
+               "seed": args.seed, "complete": stopped is None, "summary": dict(res.summary(), trace_seconds=trace_s)}
+    if stopped is not None:
+        payload["stopped"] = stopped
+    if not args.summary_only:
+        payload["result"] = res.to_dict()
+    return payload
+
+
+def _cmd_local_counts(args) -> int:
+    from ..errors import RegionLimitExceeded
+    from ..local import local_region_counts
+
+    if args.num_slices is not None and args.method != "slices":
+        raise UsageError("--num-slices goes with --method slices")
+    if args.num_directions is not None and args.method != "complexity":
+        raise UsageError("--num-directions goes with --method complexity")
+    if args.max_regions is not None and args.method == "complexity":
+        raise UsageError("--max-regions limits region counts; --method complexity counts units: drop --max-regions")
+    pts = _read_batch(args.points, "points", 1)
+    B = pts.shape[0]
+    net, trace_s = _load_network(args, tuple(pts.shape[1:]))
+    flat = pts.reshape(B, -1)
+    _check_entries(flat.shape[1], net, "each --points point")
+    _require_plotting(args)
+    X = flat.reshape(B, *net.input_shape).to(net.device)
+    try:
+        res = local_region_counts(net, X, args.radius, norm=args.norm, method=args.method,
+                                  num_slices=args.num_slices or 4, num_directions=args.num_directions,
+                                  generator=args.seed, numerics=_numerics(args), progress=_progress(args.progress),
+                                  max_regions=args.max_regions)
+    except RegionLimitExceeded as exc:
+        partial = exc.partial
+        done = partial.num_points if partial is not None else 0
+        where = "; pass --json to keep it"
+        if partial is not None and args.json:
+            _write_json(args.json, _local_payload(args, net, partial, trace_s, stopped=_one_line(str(exc))))
+            print(f"wrote {args.json} (partial result)")
+            where = f"; wrote it to {args.json}"
+        return _error(f"local-counts stopped at --max-regions {args.max_regions} on point {done}: the partial "
+                      f"result holds the counts of the {done} point(s) before it{where}. Raise the limit, "
+                      "shrink --radius or use --method slices / complexity.", 1)
+    s = res.summary()
+    print(_local_table(args, net, s, trace_s))
+    if args.json:
+        _write_json(args.json, _local_payload(args, net, res, trace_s))
+        print(f"wrote {args.json}")
+    if args.plot:
+        _with_matplotlib_backend()
+        from ..plotting import plot_local_counts
+
+        _save_plot(plot_local_counts(res), args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from ..demo import format_table, run_demo
 
@@ -594,7 +1022,12 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as e:  # --help / --version
             return int(e.code or 0) if not isinstance(e.code, str) else _error(e.code, 2)
         if args.command == "partition":
-            return _cmd_segment(args) if args.domain == "segment" else _cmd_plane(args)
+            # looked up at call time (tests replace commands with monkeypatch)
+            commands = {"segment": _cmd_segment, "plane": _cmd_plane, "box": _cmd_box, "ball": _cmd_ball,
+                        "hull": _cmd_hull}
+            return commands[args.domain](args)
+        if args.command == "local-counts":
+            return _cmd_local_counts(args)
         if args.command == "demo":
             return _cmd_demo(args)
         return _cmd_version(args)

@@ -124,9 +124,16 @@ def partition_polytope(model, domain, *, engine: str = "auto", numerics: Numeric
     net = _as_network(model, domain)
     if engine == "auto":
         engine = "vertex" if domain.dim <= VERTEX_ENGINE_MAX_DIM else "lp"
+    t0 = time.perf_counter()
+    # many small tensor ops: one intra-op thread is as fast on an idle CPU and far faster
+    # on a busy one (see partition_plane)
+    with intra_op_threads(1 if net.device.type == "cpu" else None):
+        return _run(net, domain, engine, numerics, max_regions, time_limit, progress, t0)
+
+
+def _run(net, domain, engine, numerics, max_regions, time_limit, progress, t0):
     from .polytope_result import PolytopePartition
 
-    t0 = time.perf_counter()
     try:
         if engine == "vertex":
             raw = _vertex_partition(net, domain, numerics, max_regions, time_limit, progress)
@@ -198,7 +205,7 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
     layers_done = 0
     stop_reason = None
     snapshot = None
-    with exact_mode(numerics), intra_op_threads(1 if dev.type == "cpu" else None), _Interrupt() as intr:
+    with exact_mode(numerics), _Interrupt() as intr:
         for i, node in enumerate(net.nodes[1:], start=1):
             op = node.op
             R = state.num
