@@ -219,14 +219,18 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
                     out[:, 0] += op.offset
                 forms[i] = out
             else:
-                snapshot = (state, dict(forms), list(pattern_parts), list(pre_parts))
                 z = forms[node.inputs[0]].reshape(R, cols, -1)
-                state = _copy_state(state)
+                if max_regions is not None:  # keep the coarser partition for a partial result
+                    snapshot = (state, dict(forms), list(pattern_parts), list(pre_parts))
+                    state = _copy_state(state)
                 if op.kind == "univariate":
                     par, choice, pat = refine_univariate(state, z, op, offsets[i])
                 else:
                     par, choice, pat = refine_max(state, z, op.index, offsets[i])
-                state.compact()
+                if int(state.nf.max()) > 40:
+                    # keep the incidence bitmasks in one or two words; redundant
+                    # half-spaces are harmless to the cuts and are dropped at the end
+                    state.compact()
                 src = node.inputs[0]
                 zc = z.index_select(0, par)
                 for j in list(forms):
@@ -276,6 +280,7 @@ def _copy_state(state: PolyState) -> PolyState:
 
 
 def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, layers_done, complete) -> RawRegions:
+    state.compact()
     R, k = state.num, state.k
     dev = state.V.device
     N = net.num_units
@@ -292,15 +297,20 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
     inc = unpack(state.inc, Fm) & valid_v.unsqueeze(-1)  # (R, Vm, Fm)
     live = (state.fu >= -1) & (torch.arange(Fm, device=dev) < state.nf.unsqueeze(1)) & (inc.sum(1) >= k)
     if k >= 4 and bool(live.any()):
-        # a supporting hyperplane through >= k vertices may still hold a lower face
-        r_i, f_i = live.nonzero(as_tuple=True)
-        m = inc[r_i, :, f_i].unsqueeze(-1).to(state.V.dtype)  # (M, Vm, 1)
-        Pv = state.V[r_i]
-        cen = (Pv * m).sum(1, keepdim=True) / m.sum(1, keepdim=True)
-        sv = torch.linalg.svdvals((Pv - cen) * m)  # (M, k)
-        scale = sv[:, :1].clamp_min(1e-300)
-        rank = (sv > 1e-9 * scale).sum(1)
-        live[r_i, f_i] = rank >= k - 1
+        # A supporting hyperplane through >= k vertices may still hold a lower face: it
+        # is a facet iff its vertex set is not strictly inside another listed
+        # half-space's (every facet of the polytope is listed); equal sets keep one.
+        inc_f = (inc & live.unsqueeze(1)).transpose(1, 2)  # (R, Fm, Vm)
+        step = max(1, (1 << 24) // max(1, Fm * Fm * Vm))
+        for s0 in range(0, R, step):
+            blk = inc_f[s0:s0 + step]
+            sub = ~(blk.unsqueeze(2) & ~blk.unsqueeze(1)).any(-1)  # (n, f, g): f's vertices within g's
+            eq = sub & sub.transpose(1, 2)
+            lower = torch.ones(Fm, Fm, dtype=torch.bool, device=dev).tril(-1)  # g < f
+            lv = live[s0:s0 + step]
+            other = lv.unsqueeze(1) & ~torch.eye(Fm, dtype=torch.bool, device=dev)
+            beaten = ((sub & ~eq) | (eq & lower)) & other
+            live[s0:s0 + step] = lv & ~beaten.any(2)
     witnesses = state.vertex_mean()
     nf = live.sum(1)
     r_f, s_f = live.nonzero(as_tuple=True)
