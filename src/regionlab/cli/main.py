@@ -759,9 +759,15 @@ def _run_nd(args, kind: str, net, trace_s: float, domain, extra: dict) -> int:
                       f"regions{where}. Raise the limit or shrink the domain.", 1)
     s = _nd_summary(part, domain)
     print(_nd_table(kind, args, net, domain, s, trace_s))
+    # the engines turn a first Ctrl-C into an incomplete result: keep it, then exit as interrupted
+    interrupted = bool(part.info.get("interrupted", False))
     if args.json:
-        _write_json(args.json, _nd_payload(args, kind, net, domain_rec, part, s, trace_s))
-        print(f"wrote {args.json}")
+        _write_json(args.json, _nd_payload(args, kind, net, domain_rec, part, s, trace_s,
+                                           stopped="interrupted" if interrupted else None))
+        print(f"wrote {args.json}" + (" (partial result)" if interrupted else ""))
+    if interrupted:
+        return _error(f"interrupted; the partial result had {part.num_regions} regions"
+                      + (f" and went to {args.json}" if args.json else ""), 130)
     if args.plot:
         _with_matplotlib_backend()
         from ..plotting import plot_polytope_partition

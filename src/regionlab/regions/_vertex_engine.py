@@ -271,23 +271,27 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     bp, _, _ = op.unit_tables(U)
     K = bp.shape[1]
     Vm = state.V.shape[1]
-    valid = (torch.arange(Vm, device=dev) < state.nv.unsqueeze(1)).unsqueeze(-1)  # (R, Vm, 1)
-    lin = torch.baddbmm(z[:, 0:1, :], state.V, z[:, 1:, :])  # (R, Vm, U)
-    mag = torch.baddbmm(z[:, 0:1, :].abs(), state.V.abs(), z[:, 1:, :].abs())
     base = torch.zeros((R, U), dtype=torch.int16, device=dev)
     on_code = torch.zeros((R, U), dtype=torch.int16, device=dev)
-    cross_parts = []
-    for j in range(K):
-        t = bp[:, j]
-        v = lin - t
-        tol = (mag + t.abs()).mul_(state.atol).add_(state.atol)
-        p = ((v > tol) & valid).any(1)
-        q = ((v < -tol) & valid).any(1)
-        base += (p & ~q).to(torch.int16)
-        on = ~p & ~q
-        on_code = torch.where(on & (on_code == 0), torch.full_like(on_code, -(j + 1)), on_code)
-        cross_parts.append(p & q)
-    crossing = torch.stack(cross_parts, -1)  # (R, U, K)
+    crossing = torch.zeros((R, U, K), dtype=torch.bool, device=dev)
+    step = max(1, (1 << 21) // max(1, Vm * U))  # bounded memory for the (R, Vm, U) values
+    for s0 in range(0, R, step):
+        sl = slice(s0, s0 + step)
+        Vb, zb = state.V[sl], z[sl]
+        valid = (torch.arange(Vm, device=dev) < state.nv[sl].unsqueeze(1)).unsqueeze(-1)  # (n, Vm, 1)
+        lin = torch.baddbmm(zb[:, 0:1, :], Vb, zb[:, 1:, :])  # (n, Vm, U)
+        mag = torch.baddbmm(zb[:, 0:1, :].abs(), Vb.abs(), zb[:, 1:, :].abs())
+        for j in range(K):
+            t = bp[:, j]
+            v = lin - t
+            tol = (mag + t.abs()).mul_(state.atol).add_(state.atol)
+            p = ((v > tol) & valid).any(1)
+            q = ((v < -tol) & valid).any(1)
+            base[sl] += (p & ~q).to(torch.int16)
+            on = ~p & ~q
+            oc = on_code[sl]
+            on_code[sl] = torch.where(on & (oc == 0), torch.full_like(oc, -(j + 1)), oc)
+            crossing[sl, :, j] = p & q
     r_idx, u_idx, j_idx = crossing.nonzero(as_tuple=True)
     key = _line_priority(u_idx * (K + 1) + j_idx)
     order = torch.argsort(r_idx * (1 << 31) + key)
