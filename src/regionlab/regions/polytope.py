@@ -280,7 +280,6 @@ def _copy_state(state: PolyState) -> PolyState:
 
 
 def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, layers_done, complete) -> RawRegions:
-    state.compact()
     R, k = state.num, state.k
     dev = state.V.device
     N = net.num_units
@@ -346,8 +345,9 @@ def _replace(raw: RawRegions, **kw) -> RawRegions:
 
 def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor, inc: Tensor) -> Tensor:
     """Mean of each facet's vertices: a point in the facet's relative interior."""
-    m = inc[r_f, :, s_f].unsqueeze(-1).to(state.V.dtype)  # (F, Vm, 1)
-    return ((state.V[r_f] * m).sum(1) / m.sum(1)).cpu()
+    m = inc.to(state.V.dtype)  # (R, Vm, Fm)
+    sums = torch.bmm(m.transpose(1, 2), state.V)  # (R, Fm, k)
+    return (sums[r_f, s_f] / m.sum(1)[r_f, s_f].unsqueeze(1)).cpu()
 
 
 def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: Numerics, facet_points: Tensor,
