@@ -44,8 +44,12 @@ def _bits_of(slot: Tensor, W: int) -> Tensor:
 
 def unpack(bits: Tensor, F: int) -> Tensor:
     """Bool incidence ``(..., F)`` from bitmasks ``(..., W)``."""
-    f = torch.arange(F, device=bits.device)
-    return ((bits[..., f // WORD] >> (f % WORD)) & 1).bool()
+    W = bits.shape[-1]
+    shifts = torch.arange(WORD if W > 1 else F, device=bits.device)
+    if W == 1:
+        return ((bits >> shifts) & 1).bool()
+    out = ((bits.unsqueeze(-1) >> shifts) & 1).bool()  # (..., W, WORD)
+    return out.reshape(*bits.shape[:-1], W * WORD)[..., :F]
 
 
 def pack(inc: Tensor) -> Tensor:
@@ -61,16 +65,62 @@ def pack(inc: Tensor) -> Tensor:
     return out.index_add_(vals.dim() - 1, words, vals)
 
 
+class _Carry(dict):
+    """Per-polytope tensors carried through cuts, stored with spare capacity (see PolyState)."""
+
+    def __init__(self, state):
+        super().__init__()
+        self._state = state
+
+    def __getitem__(self, name):
+        return super().__getitem__(name)[: self._state.n]
+
+    def pop(self, name):
+        return super().pop(name)[: self._state.n]
+
+    def buffers(self):
+        return super().items()
+
+    def set_buffer(self, name, t):
+        super().__setitem__(name, t)
+
+
+_FIELDS = ("V", "nv", "H", "nf", "fu", "inc")
+
+
 class PolyState:
-    """Polytopes (padded), their half-spaces, incidence bitmasks and carried tensors."""
+    """Polytopes (padded), their half-spaces, incidence bitmasks and carried tensors.
+
+    Rows live in buffers with geometric spare capacity, so appending the parts of cut
+    polytopes costs amortised O(1) per part instead of a copy of everything per step.
+    """
 
     def __init__(self, V: Tensor, nv: Tensor, H: Tensor, nf: Tensor, fu: Tensor, inc: Tensor, atol: float):
-        self.V, self.nv = V, nv  # (R, Vm, k), (R,)
-        self.H, self.nf, self.fu = H, nf, fu  # (R, Fm, k+1) rows [a, b]: a.p <= b; (R,); (R, Fm) unit, -1 domain, -2 dropped
-        self.inc = inc  # (R, Vm, W) int64
+        self.n = V.shape[0]
+        self._V, self._nv = V, nv  # (R, Vm, k), (R,)
+        self._H, self._nf, self._fu = H, nf, fu  # (R, Fm, k+1) rows [a, b]: a.p <= b; (R,); (R, Fm) unit, -1 domain, -2 dropped
+        self._inc = inc  # (R, Vm, W) int64
         self.atol = atol
         self.k = V.shape[2]
-        self.carry: dict[str, Tensor] = {}
+        self.carry = _Carry(self)
+
+    def _view(name):  # noqa: N805 - property factory
+        def get(self):
+            return getattr(self, "_" + name)[: self.n]
+
+        def put(self, value):
+            # a whole new array of the current rows (widened or reordered)
+            setattr(self, "_" + name, value)
+
+        return property(get, put)
+
+    V = _view("V")
+    nv = _view("nv")
+    H = _view("H")
+    nf = _view("nf")
+    fu = _view("fu")
+    inc = _view("inc")
+    del _view
 
     @classmethod
     def from_domain(cls, verts: Tensor, A: Tensor, b: Tensor, atol: float) -> PolyState:
@@ -85,7 +135,7 @@ class PolyState:
 
     @property
     def num(self) -> int:
-        return self.V.shape[0]
+        return self.n
 
     # ------------------------------------------------------------------ storage
 
@@ -117,22 +167,34 @@ class PolyState:
 
     def append(self, src: Tensor) -> Tensor:
         """Append copies of polytopes ``src`` (with their carried tensors); return the new ids."""
-        R = self.num
-        self.V = torch.cat([self.V, self.V[src]])
-        self.nv = torch.cat([self.nv, self.nv[src]])
-        self.H = torch.cat([self.H, self.H[src]])
-        self.nf = torch.cat([self.nf, self.nf[src]])
-        self.fu = torch.cat([self.fu, self.fu[src]])
-        self.inc = torch.cat([self.inc, self.inc[src]])
-        for name, t in self.carry.items():
-            self.carry[name] = torch.cat([t, t[src]])
-        return torch.arange(R, R + src.shape[0], device=src.device)
+        R, m = self.n, src.shape[0]
+        need = R + m
+
+        def room(t, fill=0):
+            if t.shape[0] >= need:
+                return t
+            buf = t.new_full((max(need, 2 * t.shape[0], 16), *t.shape[1:]), fill)
+            buf[:R] = t[:R]
+            return buf
+
+        for name in _FIELDS:
+            t = room(getattr(self, "_" + name), -2 if name == "fu" else 0)
+            t[R:need] = t[src]
+            setattr(self, "_" + name, t)
+        for name, t in list(self.carry.buffers()):
+            t = room(t)
+            t[R:need] = t[src]
+            self.carry.set_buffer(name, t)
+        self.n = need
+        return torch.arange(R, need, device=src.device)
 
     def gather(self, keep: Tensor) -> None:
-        self.V, self.nv, self.H, self.nf = self.V[keep], self.nv[keep], self.H[keep], self.nf[keep]
-        self.fu, self.inc = self.fu[keep], self.inc[keep]
-        for name, t in self.carry.items():
-            self.carry[name] = t[keep]
+        V, nv, H, nf, fu, inc = self.V[keep], self.nv[keep], self.H[keep], self.nf[keep], self.fu[keep], self.inc[keep]
+        carried = {name: t[: self.n][keep] for name, t in self.carry.buffers()}
+        self.n = keep.shape[0]
+        self.V, self.nv, self.H, self.nf, self.fu, self.inc = V, nv, H, nf, fu, inc
+        for name, t in carried.items():
+            self.carry.set_buffer(name, t)
 
     def compact(self) -> None:
         """Drop half-spaces through fewer than ``k`` vertices (not facets) and renumber the
