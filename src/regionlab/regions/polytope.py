@@ -21,7 +21,7 @@ from ..errors import DomainError, InvalidParameterError, RegionLimitExceeded, Sh
 from ..ir.network import CPWLNetwork, apply_frozen
 from ..numerics import DEFAULT_NUMERICS, Numerics, exact_mode, intra_op_threads
 from ._polytope_raw import RawRegions, canonical_order
-from ._vertex_engine import PolyState, refine_max, refine_univariate, unpack
+from ._vertex_engine import PolyState, pack, refine_max, refine_univariate, unpack
 
 VERTEX_ENGINE_MAX_DIM = 8
 ENGINES = ("auto", "vertex", "lp")
@@ -299,17 +299,22 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
         # A supporting hyperplane through >= k vertices may still hold a lower face: it
         # is a facet iff its vertex set is not strictly inside another listed
         # half-space's (every facet of the polytope is listed); equal sets keep one.
-        inc_f = (inc & live.unsqueeze(1)).transpose(1, 2)  # (R, Fm, Vm)
-        step = max(1, (1 << 24) // max(1, Fm * Fm * Vm))
+        F2 = int(live.sum(1).max())
+        order = torch.sort((~live).to(torch.int8), dim=1, stable=True).indices[:, :F2]  # live slots first
+        ok = live.gather(1, order)
+        vsets = pack((inc.gather(2, order.unsqueeze(1).expand(-1, Vm, -1)) & ok.unsqueeze(1)).transpose(1, 2))  # (R, F2, Wv)
+        lower = torch.ones(F2, F2, dtype=torch.bool, device=dev).tril(-1)  # g < f
+        not_self = ~torch.eye(F2, dtype=torch.bool, device=dev)
+        step = max(1, (1 << 22) // max(1, F2 * F2 * vsets.shape[2]))
+        keep = torch.zeros_like(ok)
         for s0 in range(0, R, step):
-            blk = inc_f[s0:s0 + step]
-            sub = ~(blk.unsqueeze(2) & ~blk.unsqueeze(1)).any(-1)  # (n, f, g): f's vertices within g's
+            blk = vsets[s0:s0 + step]
+            sub = ((blk.unsqueeze(2) & ~blk.unsqueeze(1)) == 0).all(-1)  # (n, f, g): f's vertices within g's
             eq = sub & sub.transpose(1, 2)
-            lower = torch.ones(Fm, Fm, dtype=torch.bool, device=dev).tril(-1)  # g < f
-            lv = live[s0:s0 + step]
-            other = lv.unsqueeze(1) & ~torch.eye(Fm, dtype=torch.bool, device=dev)
-            beaten = ((sub & ~eq) | (eq & lower)) & other
-            live[s0:s0 + step] = lv & ~beaten.any(2)
+            okb = ok[s0:s0 + step]
+            beaten = ((sub & ~eq) | (eq & lower)) & okb.unsqueeze(1) & not_self
+            keep[s0:s0 + step] = okb & ~beaten.any(2)
+        live = torch.zeros_like(live).scatter_(1, order, keep)
     witnesses = state.vertex_mean()
     nf = live.sum(1)
     r_f, s_f = live.nonzero(as_tuple=True)
