@@ -45,24 +45,34 @@ def _bits_of(slot: Tensor, W: int) -> Tensor:
 def unpack(bits: Tensor, F: int) -> Tensor:
     """Bool incidence ``(..., F)`` from bitmasks ``(..., W)``."""
     W = bits.shape[-1]
-    shifts = torch.arange(WORD if W > 1 else F, device=bits.device)
-    if W == 1:
-        return ((bits >> shifts) & 1).bool()
-    out = ((bits.unsqueeze(-1) >> shifts) & 1).bool()  # (..., W, WORD)
-    return out.reshape(*bits.shape[:-1], W * WORD)[..., :F]
+    out = torch.empty((*bits.shape[:-1], F), dtype=torch.bool, device=bits.device)
+    flat_in = bits.reshape(-1, W)
+    flat_out = out.view(-1, F)
+    step = max(1, (1 << 22) // max(1, min(F, WORD)))  # the int64 shifts need 8 bytes a bit
+    for w in range(W):
+        f0, f1 = w * WORD, min(F, (w + 1) * WORD)
+        if f0 >= f1:
+            break
+        shifts = torch.arange(f1 - f0, device=bits.device)
+        for r0 in range(0, flat_in.shape[0], step):
+            flat_out[r0:r0 + step, f0:f1] = ((flat_in[r0:r0 + step, w:w + 1] >> shifts) & 1).bool()
+    return out
 
 
 def pack(inc: Tensor) -> Tensor:
     """Bitmasks ``(..., W)`` from bool incidence ``(..., F)``."""
     F = inc.shape[-1]
     W = max(1, -(-F // WORD))
-    shifts = torch.arange(F, device=inc.device) % WORD
-    vals = inc.long() << shifts
-    if W == 1:
-        return vals.sum(-1, keepdim=True)
-    words = torch.arange(F, device=inc.device) // WORD
-    out = vals.new_zeros(*vals.shape[:-1], W)
-    return out.index_add_(vals.dim() - 1, words, vals)
+    out = torch.zeros((*inc.shape[:-1], W), dtype=torch.long, device=inc.device)
+    flat_in = inc.reshape(-1, F)
+    flat_out = out.view(-1, W)
+    step = max(1, (1 << 22) // max(1, min(F, WORD)))  # the int64 shifts need 8 bytes a bit
+    for w in range(W):
+        f0, f1 = w * WORD, min(F, (w + 1) * WORD)
+        shifts = torch.arange(f1 - f0, device=inc.device)
+        for r0 in range(0, flat_in.shape[0], step):
+            flat_out[r0:r0 + step, w] = (flat_in[r0:r0 + step, f0:f1].long() << shifts).sum(-1)
+    return out
 
 
 class _Carry(dict):
@@ -258,12 +268,17 @@ class PolyState:
         # combinatorial test
         enough = popcount(common).sum(-1) >= k - 1
         s_i, i, j, common = s_i[enough], i[enough], j[enough], common[enough]
-        others = bits[s_i]  # (M, Vm, W)
-        inside = ((common.unsqueeze(1) & ~others) == 0).all(-1) & valid[s_i]
-        ar = torch.arange(s_i.shape[0], device=dev)
-        inside[ar, i] = False
-        inside[ar, j] = False
-        edge = ~inside.any(1)
+        M = s_i.shape[0]
+        edge = torch.empty(M, dtype=torch.bool, device=dev)
+        blk = max(1, (1 << 21) // max(1, Vm * bits.shape[2]))  # bounded memory for (M, Vm, W)
+        for m0 in range(0, M, blk):
+            sl = slice(m0, m0 + blk)
+            si = s_i[sl]
+            inside = ((common[sl].unsqueeze(1) & ~bits[si]) == 0).all(-1) & valid[si]
+            ar = torch.arange(si.shape[0], device=dev)
+            inside[ar, i[sl]] = False
+            inside[ar, j[sl]] = False
+            edge[sl] = ~inside.any(1)
         s_i, i, j, common = s_i[edge], i[edge], j[edge], common[edge]
         vi, vj = vals[s_i, i], vals[s_i, j]
         t = (vi / (vi - vj)).unsqueeze(1)

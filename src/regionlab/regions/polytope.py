@@ -294,7 +294,8 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
     Vm = state.V.shape[1]
     valid_v = torch.arange(Vm, device=dev) < state.nv.unsqueeze(1)
     inc = unpack(state.inc, Fm) & valid_v.unsqueeze(-1)  # (R, Vm, Fm)
-    live = (state.fu >= -1) & (torch.arange(Fm, device=dev) < state.nf.unsqueeze(1)) & (inc.sum(1) >= k)
+    count = torch.cat([c.sum(1, dtype=torch.int32) for c in inc.split(max(1, (1 << 22) // max(1, Vm * Fm)))]) if R else inc.new_zeros((0, Fm), dtype=torch.int32)
+    live = (state.fu >= -1) & (torch.arange(Fm, device=dev) < state.nf.unsqueeze(1)) & (count >= k)
     if k >= 4 and bool(live.any()):
         # A supporting hyperplane through >= k vertices may still hold a lower face: it
         # is a facet iff its vertex set is not strictly inside another listed
@@ -350,9 +351,13 @@ def _replace(raw: RawRegions, **kw) -> RawRegions:
 
 def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor, inc: Tensor) -> Tensor:
     """Mean of each facet's vertices: a point in the facet's relative interior."""
-    m = inc.to(state.V.dtype)  # (R, Vm, Fm)
-    sums = torch.bmm(m.transpose(1, 2), state.V)  # (R, Fm, k)
-    return (sums[r_f, s_f] / m.sum(1)[r_f, s_f].unsqueeze(1)).cpu()
+    R, Vm, Fm = inc.shape
+    out = state.V.new_zeros(R, Fm, state.k)
+    step = max(1, (1 << 21) // max(1, Vm * Fm))  # bounded memory for the float incidence
+    for s0 in range(0, R, step):
+        m = inc[s0:s0 + step].to(state.V.dtype)  # (n, Vm, Fm)
+        out[s0:s0 + step] = torch.bmm(m.transpose(1, 2), state.V[s0:s0 + step]) / m.sum(1).clamp_min(1).unsqueeze(-1)
+    return out[r_f, s_f].cpu()
 
 
 def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: Numerics, facet_points: Tensor,
@@ -376,12 +381,37 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     if netf.numel() == 0:
         cert["complete"] = True
         return empty, cert
-    dt = numerics.dtype
-    q = facet_points[netf].to(dt)
-    a = raw.A[netf].to(dt)
+    nb_parts, inside_parts = [], []
+    block = 1 << 15  # facets per block: bounded memory for the per-unit values
+    for f0 in range(0, netf.numel(), block):
+        f = netf[f0:f0 + block]
+        nb_b, inside_b = _cross_block(net, domain, raw, numerics, facet_points[f], raw.A[f], owner[f],
+                                      raw.facet_unit[f], pre_parts)
+        nb_parts.append(nb_b)
+        inside_parts.append(inside_b)
+    nb, inside = torch.cat(nb_parts), torch.cat(inside_parts)
     own = owner[netf]
+    found = nb >= 0
+    cert["to_known"] = int(found.sum())
+    cert["to_boundary"] = int((~found & ~inside).sum())
+    cert["unmatched"] = int((~found & inside).sum())
+    cert["complete"] = cert["unmatched"] == 0
+    pairs = torch.stack([own[found], nb[found]], 1)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    if pairs.numel() == 0:
+        return empty, cert
+    pairs = torch.sort(pairs, dim=1).values
+    key = torch.unique(pairs[:, 0] * R + pairs[:, 1])
+    return torch.stack([key // R, key % R], 1), cert
+
+
+def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a: Tensor, own: Tensor, unit: Tensor,
+                 pre_parts):
+    """The region across each facet of a block (``-1`` if unknown) and whether the step stays inside."""
+    dt = numerics.dtype
+    q = q.to(dt)
+    a = a.to(dt)
     q_out = q + (1e-7 * (1.0 + q.abs().amax(1, keepdim=True))) * a  # a points out of the owner
-    unit = raw.facet_unit[netf]
     if pre_parts is None:
         X = domain.to_input(torch.cat([q, q_out])).to(device=net.device, dtype=dt)
         with torch.no_grad():
@@ -436,18 +466,7 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
             across[redo] = torch.where(later[redo], exact, across[redo])
     inside = domain.contains(q_out, tol=0.0)
     nb = lookup_patterns(raw.patterns, across.to(raw.patterns.dtype))
-    found = nb >= 0
-    cert["to_known"] = int(found.sum())
-    cert["to_boundary"] = int((~found & ~inside).sum())
-    cert["unmatched"] = int((~found & inside).sum())
-    cert["complete"] = cert["unmatched"] == 0
-    pairs = torch.stack([own[found], nb[found]], 1)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    if pairs.numel() == 0:
-        return empty, cert
-    pairs = torch.sort(pairs, dim=1).values
-    key = torch.unique(pairs[:, 0] * R + pairs[:, 1])
-    return torch.stack([key // R, key % R], 1), cert
+    return nb, inside
 
 
 def lookup_patterns(table: Tensor, queries: Tensor) -> Tensor:
