@@ -211,3 +211,29 @@ def test_pickle_and_networkx():
     g = part.to_networkx()
     assert g.number_of_nodes() == part.num_regions and g.number_of_edges() == part.adjacency.shape[0]
     assert part.summary()["num_regions"] == part.num_regions
+
+
+def test_ctrl_c_returns_the_finished_layers(monkeypatch):
+    import os
+    import signal
+
+    from regionlab.regions import polytope as poly_mod
+
+    net = mlp_net([5, 4, 3], torch.Generator().manual_seed(8))
+    calls = {"n": 0}
+    real = poly_mod.refine_univariate
+
+    def interrupting(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:  # Ctrl-C while the second layer is being refined
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(poly_mod, "refine_univariate", interrupting)
+    part = regionlab.partition_polytope(net, BOX3)
+    assert part.info.get("interrupted") and not part.complete
+    assert part.info["layers_done"] == 2 and calls["n"] == 2
+    # the partial result is the exact partition by the first two layers
+    full = regionlab.partition_polytope(CPWLNetwork.sequential((3,), list(net.nodes[i].op for i in range(1, 5))), BOX3)
+    assert part.num_regions == full.num_regions
+    assert float(part.volumes.sum()) == pytest.approx(8.0, rel=1e-9)
