@@ -237,3 +237,41 @@ def test_ctrl_c_returns_the_finished_layers(monkeypatch):
     full = regionlab.partition_polytope(CPWLNetwork.sequential((3,), list(net.nodes[i].op for i in range(1, 5))), BOX3)
     assert part.num_regions == full.num_regions
     assert float(part.volumes.sum()) == pytest.approx(8.0, rel=1e-9)
+
+
+def _facet_sets(part):
+    out = []
+    for i in range(part.num_regions):
+        A, b, unit = part.facets(i)
+        rows = sorted((int(u), *(round(float(x), 7) for x in A[k]), round(float(b[k]), 7)) for k, u in enumerate(unit))
+        out.append(rows)
+    return out
+
+
+@pytest.mark.parametrize("case", ["relu", "hardtanh", "maxout", "degenerate", "window"])
+def test_vertex_and_lp_engines_return_identical_partitions(case):
+    gen = torch.Generator().manual_seed(21)
+    domain = BOX3
+    if case == "relu":
+        net = mlp_net([5, 4], gen)
+    elif case == "hardtanh":
+        net = mlp_net([4, 3], gen, act=lambda: PiecewiseLinear.hardtanh(-0.3, 0.5))
+    elif case == "maxout":
+        ops = [Dense(torch.randn(6, 3, generator=gen, dtype=DT), torch.randn(6, generator=gen, dtype=DT) * 0.3),
+               MaxOp(torch.tensor([[0, 1, 2], [3, 4, 5]]), (2,)), Dense(torch.randn(1, 2, generator=gen, dtype=DT))]
+        net = CPWLNetwork.sequential((3,), ops)
+    elif case == "degenerate":
+        W = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=DT)
+        net = CPWLNetwork.sequential((3,), [Dense(W, torch.tensor([-3.0, 0.0, 0.5, 0.0], dtype=DT)), PiecewiseLinear.relu()])
+    else:
+        net = mlp_net([5, 4], gen, d=12)
+        dirs = regionlab.domains.random_directions(12, 3, torch.Generator().manual_seed(1))
+        domain = window(torch.randn(12, generator=gen, dtype=DT) * 0.1, dirs, 0.7)
+    a = regionlab.partition_polytope(net, domain, engine="vertex")
+    b = regionlab.partition_polytope(net, domain, engine="lp")
+    assert a.complete and b.complete
+    assert torch.equal(a.patterns, b.patterns)
+    assert torch.equal(a.adjacency, b.adjacency)
+    assert _facet_sets(a) == _facet_sets(b)
+    assert torch.allclose(a.volumes, b.volumes, rtol=1e-7, atol=1e-12)
+    assert a.num_linear_pieces == b.num_linear_pieces
