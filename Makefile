@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/regionlab demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n 2 --dist loadgroup tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/partition_2d.py
