@@ -1,0 +1,1 @@
+"""Exact-integer bounds on the number of linear regions of CPWL networks."""
