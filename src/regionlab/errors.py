@@ -19,6 +19,7 @@ __all__ = [
     "InvalidParameterError",
     "DomainError",
     "ShapeError",
+    "BoundNotApplicableError",
     "DegenerateGeometryError",
     "NumericalError",
     "ModelLoadError",
@@ -55,6 +56,13 @@ class InvalidParameterError(RegionlabError, ValueError):
 
 class ShapeError(InvalidParameterError):
     """An input tensor does not have the shape the network expects."""
+
+
+class BoundNotApplicableError(InvalidParameterError):
+    """A bound's assumptions do not hold for this architecture.
+
+    The message names the assumption and the layer that breaks it.
+    """
 
 
 class DomainError(InvalidParameterError):
