@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _Parser(prog=PROG, description="Exact geometry of piecewise-linear neural networks.")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{partition,local-counts,demo,version}", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="{partition,local-counts,demo,run,version}", parser_class=_Parser)
     sub.required = True
 
     # shared options of the partition commands
@@ -304,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="progress bars (default: when stderr is a terminal)")
 
     sub.add_parser("version", help="print the versions of regionlab, torch and python")
+    from ._run import add_parser as _add_run
+
+    _add_run(sub, _Parser)
     return p
 
 
@@ -1036,6 +1039,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_local_counts(args)
         if args.command == "demo":
             return _cmd_demo(args)
+        if args.command == "run":
+            from ._run import cmd_run
+
+            return cmd_run(args, UsageError)
         return _cmd_version(args)
     except UsageError as e:
         return _error(str(e), 2)

@@ -1,0 +1,342 @@
+"""``regionlab run bounds-vs-exact``: exact region counts against every closed-form bound.
+
+Four parts, each written to ``out/bounds-vs-exact/`` as soon as it finishes:
+
+1. **Worked values.** The bound functions of :mod:`regionlab.bounds` reproduce the
+   reference values (Zaslavsky, Montúfar 2014/2017, Serra et al. 2018 Theorems 1, 5–8,
+   Montúfar–Ren–Zhang, the K-breakpoint product, Xiong et al.'s convolution count).
+2. **Extremal constructions.** The networks of :mod:`regionlab.bounds.constructions`
+   (sawtooth, folding, extremal maxout) are counted by the exact engines (1-D on
+   ``[0, 1]``, 2-D on ``[0, 1]^2``): every count must equal its lower bound.
+3. **Random networks.** PyTorch-initialised networks (ReLU, leaky ReLU, hardtanh,
+   maxout) across depth and width, counted exactly in a box of the plane and along
+   lines, beside every applicable upper bound: how many orders of magnitude below.
+4. **1-D density against depth.** The exact density of regions along random lines
+   (:func:`regionlab.expected.density_along_lines`) for depth 1..L at a fixed width,
+   fitted by a line and by an exponential; beside the predicted density
+   (:func:`regionlab.expected.predict_density`).
+
+Examples
+--------
+>>> from regionlab.experiments import get_experiment
+>>> get_experiment("bounds-vs-exact").title
+'Bounds on the number of regions against exact counts'
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ._base import Experiment, RunContext
+
+__all__ = ["BoundsVsExact", "Maxout", "random_network"]
+
+PAPER = ("Goujon, Etemadi, Unser, 'On the number of regions of piecewise linear neural networks', "
+         "J. Comput. Appl. Math. 441 (2024), arXiv:2206.08615; with the bounds of Zaslavsky (1975), "
+         "Montúfar et al. (2014, 2017), Serra et al. (ICML 2018), Montúfar–Ren–Zhang (2022), "
+         "Xiong et al. (ICML 2020)")
+
+
+class Maxout(nn.Module):
+    """A maxout layer: ``width`` units, each the max of ``rank`` affine functions.
+
+    Examples
+    --------
+    >>> import torch
+    >>> m = Maxout(2, 3, rank=2)
+    >>> m(torch.zeros(5, 2)).shape
+    torch.Size([5, 3])
+    """
+
+    def __init__(self, in_features: int, width: int, *, rank: int):
+        super().__init__()
+        self.width, self.rank = int(width), int(rank)
+        self.linear = nn.Linear(in_features, self.width * self.rank)
+
+    def forward(self, x):
+        return self.linear(x).view(-1, self.width, self.rank).amax(-1)
+
+
+ACTIVATIONS = ("relu", "leaky_relu", "hardtanh", "maxout:3")
+
+
+def random_network(activation: str, input_dim: int, widths, *, seed: int = 0) -> nn.Sequential:
+    """A float64 network ``input_dim - widths... - 1`` with PyTorch's default initialisation.
+
+    ``activation``: ``"relu"``, ``"leaky_relu"`` (slope 0.1), ``"hardtanh"`` (two
+    breakpoints) or ``"maxout:k"`` (rank-k maxout units).
+
+    Examples
+    --------
+    >>> random_network("hardtanh", 2, [4, 4], seed=0)[1]
+    Hardtanh(min_val=-1.0, max_val=1.0)
+    """
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    fan_in = input_dim
+    for w in widths:
+        if activation.startswith("maxout:"):
+            layers.append(Maxout(fan_in, w, rank=int(activation.split(":")[1])))
+        else:
+            layers.append(nn.Linear(fan_in, w))
+            layers.append({"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.1), "hardtanh": nn.Hardtanh}[activation]())
+        fan_in = w
+    layers.append(nn.Linear(fan_in, 1))
+    return nn.Sequential(*layers).double().eval()
+
+
+def _bound_args(activation: str) -> dict:
+    if activation.startswith("maxout:"):
+        return {"activation": "maxout", "rank": int(activation.split(":")[1])}
+    if activation == "hardtanh":
+        return {"activation": "cpwl", "breakpoints": 2}
+    return {"activation": activation}
+
+
+def _plane_count(net, input_dim: int, radius: float) -> int:
+    import regionlab
+
+    origin = torch.zeros(input_dim, dtype=torch.float64)
+    u = torch.zeros(input_dim, dtype=torch.float64)
+    v = torch.zeros(input_dim, dtype=torch.float64)
+    u[0], v[1] = 1.0, 1.0
+    part = regionlab.partition_plane(net, origin, u, v, (-radius, radius, -radius, radius), decision_boundary=False)
+    return int(part.num_regions)
+
+
+def _segment_count(net, start, end) -> int:
+    import regionlab
+
+    return int(regionlab.partition_segment(net, start, end).num_regions)
+
+
+class BoundsVsExact(Experiment):
+    """Exact counts of random and extremal networks against every closed-form bound.
+
+    Examples
+    --------
+    >>> BoundsVsExact().name
+    'bounds-vs-exact'
+    """
+
+    name = "bounds-vs-exact"
+    title = "Bounds on the number of regions against exact counts"
+    paper = PAPER
+
+    def run(self, ctx: RunContext) -> None:
+        self._worked_values(ctx)
+        self._extremal(ctx)
+        self._random(ctx)
+        self._density(ctx)
+
+    # ------------------------------------------------------------ 1. worked values
+    def _worked_values(self, ctx: RunContext) -> None:
+        from .. import bounds as B
+
+        rows = [
+            ("Zaslavsky Z(24, 2)", 301, lambda: B.zaslavsky(24, 2)),
+            ("Serra Thm 1 UB, n0=2, [8,8,8]", 50653, lambda: B.serra_upper(2, [8, 8, 8])),
+            ("Serra Thm 1 UB, n0=3, [4,4,4]", 1631, lambda: B.serra_upper(3, [4, 4, 4])),
+            ("Serra Thm 1 UB, n0=10, [8,8,8]", 5900722, lambda: B.serra_upper(10, [8, 8, 8])),
+            ("Serra Thm 1 UB, n0=2, [2,4,8] (bottleneck)", 498, lambda: B.serra_upper(2, [2, 4, 8])),
+            ("Serra Thm 1 UB, n0=2, [3,3]", 40, lambda: B.serra_upper(2, [3, 3])),
+            ("Montúfar 2017 UB, n0=3, [4,4,4]", 3375, lambda: B.montufar2017_upper(3, [4, 4, 4])),
+            ("Montúfar 2014 LB, n0=2, [20,20,20]", 2110000, lambda: B.montufar2014_lower(2, [20, 20, 20])),
+            ("Serra Thm 6 LB, n0=2, [8,8,8]", 23125, lambda: B.serra_lower(2, [8, 8, 8])),
+            ("Serra Thm 5 exact, n0=1, [5]x10 (Prince UDL Problem 4.11, corrected)", 60466176,
+             lambda: B.serra_exact_1d(1, [5] * 10)),
+            ("Serra Thm 7 LB, n0=2, m=4, w=4, L=3", 200, lambda: B.serra_size_lower(2, 4, 4, 3)),
+            ("Serra Thm 8 maxout UB, k=3, n0=2, [8,8,8]", 27270901, lambda: B.maxout_serra_upper(2, [8, 8, 8], rank=3)),
+            ("MRZ one maxout layer, n0=2, ranks (2,3,4)", 18, lambda: B.maxout_one_layer(2, [2, 3, 4])),
+            ("K-breakpoint product, K=2, n0=2, [8,8,8]", 2146689, lambda: B.cpwl_upper(2, [8, 8, 8], breakpoints=2)),
+            ("K-breakpoint product, K=3, n0=1, [5]x10", 1099511627776, lambda: B.cpwl_upper(1, [5] * 10, breakpoints=3)),
+            ("Xiong conv, length 3, kernel 2, stride 1, 3 filters", 40, lambda: B.conv_first_layer((1, 3), 2, 1, 3)),
+        ]
+        out = {}
+        for label, ref, fn in rows:
+            ours = fn()
+            out[label] = {"reference": ref, "ours": ours}
+            ctx.compare(label, paper=ref, ours=ours, agrees=(ours == ref), note="bounds.md §8 worked value")
+        ctx.record("worked_values", out)
+
+    # ------------------------------------------------------ 2. extremal constructions
+    def _extremal(self, ctx: RunContext) -> None:
+        from .. import bounds as B
+        from ..bounds import constructions as C
+
+        quick = ctx.quick
+        cases = []
+        # Serra et al. Theorem 5 with plain ReLU units (n0 = 1): exactly prod(n_l + 1)
+        for depth in ([1, 2, 3] if quick else [1, 2, 3, 4, 5]):
+            widths = [3] * depth
+            cases.append((f"ReLU sawtooth (Serra Thm 5), widths {widths}", "1d",
+                          lambda w=widths: C.serra_sawtooth_relu(w), lambda w=widths: B.serra_exact_1d(1, w)))
+        for K in (1, 2, 3):
+            widths = [2, 2] if quick else [2, 3, 2]
+            cases.append((f"K={K} sawtooth, widths {widths}", "1d",
+                          lambda w=widths, K=K: C.sawtooth_network(w, breakpoints=K),
+                          lambda w=widths, K=K: B.cpwl_lower(1, w, breakpoints=K)))
+        for k in (2, 3):
+            widths = [2, 2] if quick else [2, 4, 2]
+            cases.append((f"maxout rank {k} sawtooth, widths {widths}", "1d",
+                          lambda w=widths, k=k: C.maxout_sawtooth_network(w, rank=k),
+                          lambda w=widths, k=k: B.maxout_lower(1, w, rank=k)))
+        for K in ((1,) if quick else (1, 2)):
+            widths = [2, 3] if quick else [4, 2, 3]
+            cases.append((f"K={K} folding, n0=2, widths {widths}", "2d",
+                          lambda w=widths, K=K: C.folding_network(2, w, breakpoints=K),
+                          lambda w=widths, K=K: B.cpwl_lower(2, w, breakpoints=K)))
+        widths = [2, 2] if quick else [4, 3]
+        cases.append((f"maxout rank 3 folding, n0=2, widths {widths}", "2d",
+                      lambda w=widths: C.maxout_folding_network(2, w, rank=3),
+                      lambda w=widths: B.maxout_lower(2, w, rank=3)))
+        cases.append(("extremal maxout layer, n0=2, 3 units of rank 3 (MRZ)", "2d",
+                      lambda: C.extremal_maxout_layer(2, 3, 3), lambda: B.maxout_one_layer(2, [3, 3, 3])))
+        out = {}
+        for label, kind, build, bound in cases:
+            built = build()
+            net, domain = built if isinstance(built, tuple) else (built, None)
+            target = int(bound())
+            if kind == "1d":
+                count = _segment_count(net, [0.0], [1.0])
+            else:
+                count = _unit_square_count(net, domain)
+            out[label] = {"exact": count, "lower_bound": target}
+            ctx.compare(f"extremal: {label}", paper=target, ours=count, agrees=(count == target),
+                        note="lower bound attained exactly" if count == target else "lower bound NOT attained")
+            ctx.record("extremal", out)
+
+    # ------------------------------------------------------------ 3. random networks
+    def _random(self, ctx: RunContext) -> None:
+        from .. import bounds as B
+
+        quick = ctx.quick
+        widths_list = [4, 8] if quick else [4, 8, 16]
+        depths = [1, 2, 3] if quick else [1, 2, 3, 4]
+        acts = ("relu", "hardtanh") if quick else ACTIVATIONS
+        radius = 10.0
+        rows = []
+        for act in acts:
+            for w in widths_list:
+                for depth in depths:
+                    model = random_network(act, 2, [w] * depth, seed=ctx.seed)
+                    plane = _plane_count(model, 2, radius)
+                    arch = B.architecture(model)
+                    table = B.all_bounds(arch)
+                    uppers = {r.name: r.value for r in table.rows if r.kind == "upper" and r.applies}
+                    tightest = min(uppers.values())
+                    rows.append({"activation": act, "width": w, "depth": depth, "exact_box": plane,
+                                 "uppers": uppers, "tightest_upper": tightest,
+                                 "orders_below": math.log10(tightest / plane)})
+                    ctx.record("random_networks", {"box_radius": radius, "rows": rows})
+        self._random_figure(ctx, rows)
+        lines = ["| activation | width | depth | exact regions in [-10,10]² | tightest upper bound | log10(bound/exact) |",
+                 "|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['activation']} | {r['width']} | {r['depth']} | {r['exact_box']:,} | "
+                         f"{r['tightest_upper']:,} | {r['orders_below']:.1f} |")
+        ctx.section("Random networks at PyTorch's default initialisation", "\n".join(lines))
+        deep = [r for r in rows if r["depth"] == max(depths) and r["width"] == max(widths_list)]
+        gap = min(r["orders_below"] for r in deep)
+        ctx.compare("random deepest/widest nets: log10(tightest upper bound / exact count), min over activations",
+                    paper="orders of magnitude (bounds.md §9.5)", ours=round(gap, 2), agrees=gap >= 2.0,
+                    note="≥ 2 orders of magnitude")
+        ok = all(r["exact_box"] <= r["tightest_upper"] for r in rows)
+        ctx.compare("random nets: every exact count ≤ every upper bound", paper=True, ours=ok, agrees=ok)
+
+    def _random_figure(self, ctx: RunContext, rows) -> None:
+        try:
+            from .._optional import require
+
+            plt = require("matplotlib.pyplot", "plot", "the bounds-vs-exact figures")
+        except ImportError:
+            return
+        acts = sorted({r["activation"] for r in rows})
+        w = max(r["width"] for r in rows)
+        fig, axes = plt.subplots(1, len(acts), figsize=(4 * len(acts), 3.6), squeeze=False)
+        for ax, act in zip(axes[0], acts, strict=True):
+            sub = sorted((r for r in rows if r["activation"] == act and r["width"] == w), key=lambda r: r["depth"])
+            d = [r["depth"] for r in sub]
+            ax.semilogy(d, [r["exact_box"] for r in sub], "ko-", label="exact (box)")
+            for name in sorted(sub[0]["uppers"]):
+                ax.semilogy(d, [r["uppers"][name] for r in sub], "--", label=name)
+            ax.set_title(f"{act}, width {w}")
+            ax.set_xlabel("depth")
+        axes[0][0].set_ylabel("regions")
+        axes[0][-1].legend(fontsize=6)
+        fig.tight_layout()
+        fig.savefig(ctx.figure_path("random_vs_bounds.png", "Exact counts of random networks (black) and the upper bounds"), dpi=120)
+        plt.close(fig)
+
+    # --------------------------------------------------------------- 4. 1-D density
+    def _density(self, ctx: RunContext) -> None:
+        from .. import expected as E
+
+        quick = ctx.quick
+        width = 8 if quick else 16
+        depths = list(range(1, 5 if quick else 9))
+        n_lines = 20 if quick else 100
+        rows = []
+        for depth in depths:
+            model = random_network("relu", 2, [width] * depth, seed=ctx.seed)
+            meas = E.density_along_lines(model, n_lines, length=2.0, seed=ctx.seed)
+            pred = E.predict_density(model, seed=ctx.seed)
+            rows.append({"depth": depth, "measured": float(meas.mean), "stderr": float(meas.stderr),
+                         "predicted": float(pred.density)})
+            ctx.record("density_vs_depth", {"width": width, "n_lines": n_lines, "rows": rows})
+        d = torch.tensor(depths, dtype=torch.float64)
+        y = torch.tensor([r["measured"] for r in rows], dtype=torch.float64)
+        lin_r2 = _r2(d, y)
+        exp_r2 = _r2(d, torch.log(y))
+        growth = float(y[-1] / y[0])
+        ctx.record("density_fit", {"linear_r2": lin_r2, "log_linear_r2": exp_r2, "last_over_first": growth})
+        ctx.compare(f"1-D density, depth {depths[0]}→{depths[-1]} at width {width}: last/first",
+                    paper=f"≤ {depths[-1]} (linear in depth, Goujon et al.; Hanin–Rolnick)", ours=round(growth, 2),
+                    agrees=growth <= 1.5 * depths[-1], note="exponential growth would be 2^depth-like")
+        ctx.compare("1-D density: linear fit R² (vs log-linear R²)", paper="linear", ours=f"{lin_r2:.3f} ({exp_r2:.3f})",
+                    agrees=lin_r2 >= exp_r2 or lin_r2 > 0.95)
+        lines = ["| depth | measured regions / unit length | ± s.e. | predicted (depth × width × K × const) |",
+                 "|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['depth']} | {r['measured']:.2f} | {r['stderr']:.2f} | {r['predicted']:.2f} |")
+        ctx.section("Density of regions along random lines against depth", "\n".join(lines))
+        try:
+            from .._optional import require
+
+            plt = require("matplotlib.pyplot", "plot", "the bounds-vs-exact figures")
+        except ImportError:
+            return
+        fig, ax = plt.subplots(figsize=(4.5, 3.5))
+        ax.errorbar(depths, y.tolist(), yerr=[r["stderr"] for r in rows], fmt="ko-", label="measured (exact 1-D)")
+        ax.plot(depths, [r["predicted"] for r in rows], "b--", label="predicted")
+        ax.set_xlabel("depth")
+        ax.set_ylabel("regions per unit length")
+        ax.set_title(f"ReLU, width {width}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(ctx.figure_path("density_vs_depth.png", "Exact 1-D density of regions against depth"), dpi=120)
+        plt.close(fig)
+
+
+def _unit_square_count(net, domain) -> int:
+    import regionlab
+
+    if domain is not None and hasattr(domain, "lower"):
+        lo, hi = domain.lower.tolist(), domain.upper.tolist()
+    else:
+        lo, hi = [0.0, 0.0], [1.0, 1.0]
+    part = regionlab.partition_plane(net, [0.0, 0.0], [1.0, 0.0], [0.0, 1.0], (lo[0], hi[0], lo[1], hi[1]),
+                                     decision_boundary=False)
+    return int(part.num_regions)
+
+
+def _r2(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Coefficient of determination of the least-squares line through ``(x, y)``."""
+    X = torch.stack([torch.ones_like(x), x], 1)
+    coef = torch.linalg.lstsq(X, y.unsqueeze(1)).solution.squeeze(1)
+    res = y - X @ coef
+    tot = ((y - y.mean()) ** 2).sum()
+    return float(1.0 - (res ** 2).sum() / tot) if float(tot) > 0 else 1.0
