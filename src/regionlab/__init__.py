@@ -50,6 +50,8 @@ _LAZY = {
     "window": "regionlab.domains",
     "local_region_counts": "regionlab.local",
     "switching_distances": "regionlab.local",
+    "bounds": "regionlab.bounds",
+    "all_bounds": "regionlab.bounds",
 }
 
 __all__ = ["errors", "Numerics", "DEFAULT_NUMERICS", "__version__", *sorted(_LAZY)]
@@ -59,7 +61,9 @@ def __getattr__(name):
     mod = _LAZY.get(name)
     if mod is None:
         raise AttributeError(f"module 'regionlab' has no attribute {name!r}")
-    value = getattr(importlib.import_module(mod), name)
+    value = importlib.import_module(mod)
+    if mod != f"regionlab.{name}":  # a submodule (e.g. regionlab.bounds) is its own value
+        value = getattr(value, name)
     globals()[name] = value
     return value
 
