@@ -254,10 +254,10 @@ def get_experiment(name: str) -> Experiment:
     if target is None:
         raise InvalidParameterError(f"No experiment named {name!r}; available: {', '.join(list_experiments())}.")
     mod, _, cls = target.partition(":")
-    exp = getattr(importlib.import_module(mod), cls)()
-    if not isinstance(exp, Experiment):
-        raise InvalidParameterError(f"{target} is not a regionlab.experiments.Experiment.")
-    return exp
+    obj = getattr(importlib.import_module(mod), cls)
+    if not (isinstance(obj, type) and issubclass(obj, Experiment)):
+        raise InvalidParameterError(f"{target} is not a regionlab.experiments.Experiment subclass.")
+    return obj()
 
 
 def run_experiment(name: str, out="out", *, quick: bool = False, seed: int = 0, progress: bool = False) -> ExperimentResult:
