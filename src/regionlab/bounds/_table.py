@@ -11,6 +11,7 @@ Examples
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,7 +39,8 @@ def format_count(value: int | None) -> str:
     """A count with thousands separators, and scientific notation beside huge values.
 
     Up to 12 digits: ``50,653``; up to 30 digits the full number and ``(1.15e18)``;
-    beyond, the scientific form and the number of digits.
+    beyond, the scientific form (three significant digits, rounded half up) and the
+    number of digits. Works for integers too long for ``str()``.
 
     Parameters
     ----------
@@ -57,24 +59,31 @@ def format_count(value: int | None) -> str:
     '1,152,921,504,606,846,976 (1.15e18)'
     >>> format_count(2 ** 200)
     '1.61e60 (61 digits)'
+    >>> format_count(2 ** 20000)
+    '3.98e6020 (6021 digits)'
     """
     if value is None:
         return "n/a"
-    digits = str(abs(value))
     sign = "-" if value < 0 else ""
-    if len(digits) <= 12:
+    v = abs(value)
+    if v < 10**12:
         return f"{value:,}"
-    # round the leading three digits exactly, from the decimal string
-    lead = int(digits[:4])
-    lead = (lead + 5) // 10
-    exponent = len(digits) - 1
+    # exact digit count and leading digits without converting the whole number to a string
+    # (Python refuses str() of ints beyond 4300 digits)
+    exponent = int(math.log10(v))
+    while 10**exponent > v:
+        exponent -= 1
+    while 10 ** (exponent + 1) <= v:
+        exponent += 1
+    digits = exponent + 1
+    lead = (v // 10 ** (exponent - 3) + 5) // 10  # three significant digits, rounded half up
     if lead >= 1000:
         lead //= 10
         exponent += 1
     sci = f"{sign}{lead // 100}.{lead % 100:02d}e{exponent}"
-    if len(digits) <= 30:
+    if digits <= 30:
         return f"{value:,} ({sci})"
-    return f"{sci} ({len(digits)} digits)"
+    return f"{sci} ({digits} digits)"
 
 
 @dataclass(frozen=True)
