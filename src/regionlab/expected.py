@@ -170,7 +170,9 @@ def _resolve(model, points=None, domain=None, input_shape=None) -> CPWLNetwork:
         net = model
     elif isinstance(model, torch.nn.Module):
         example = None
-        if points is not None:
+        if input_shape is not None:
+            example = tuple(int(s) for s in ((input_shape,) if isinstance(input_shape, int) else input_shape))
+        elif points is not None:
             t = _as_float_tensor(points, "points")
             if t.dim() < 2:
                 raise ShapeError(
@@ -178,8 +180,6 @@ def _resolve(model, points=None, domain=None, input_shape=None) -> CPWLNetwork:
                     "add a leading batch dimension for a single point."
                 )
             example = t[0]
-        elif input_shape is not None:
-            example = tuple(int(s) for s in ((input_shape,) if isinstance(input_shape, int) else input_shape))
         elif domain is not None and not isinstance(domain, tuple):
             shape = getattr(domain, "input_shape", None)
             example = tuple(shape) if shape is not None else (int(domain.input_dim),)
@@ -275,7 +275,7 @@ def isotropic_factor(n: int) -> float:
 
 
 class _BiasModel:
-    """A density model of one layer's biases: peak, density of a bias and of a difference of two."""
+    """A density model of one layer's biases: its peak and its value anywhere."""
 
     def __init__(self, values: Tensor, method: str):
         v = torch.unique(values.to(_F64).reshape(-1))
@@ -304,14 +304,6 @@ class _BiasModel:
             self.grid = torch.linspace(lo, hi, _KDE_GRID, dtype=_F64)
             self.dens = self._kde(self.grid, v, self.h)
             self.peak = float(self.dens.max())
-            # differences of two independent draws: the density convolved with its mirror image
-            step = float(self.grid[1] - self.grid[0])
-            d = self.dens.reshape(1, 1, -1)
-            conv = torch.nn.functional.conv1d(
-                torch.nn.functional.pad(d, (_KDE_GRID - 1, _KDE_GRID - 1)), d
-            ).reshape(-1) * step  # index j <-> shift (j - (G - 1)) * step
-            self.dgrid = (torch.arange(conv.numel(), dtype=_F64) - (_KDE_GRID - 1)) * step
-            self.ddens = conv
 
     @staticmethod
     def _kde(s: Tensor, v: Tensor, h: float) -> Tensor:
@@ -339,18 +331,6 @@ class _BiasModel:
         if self.method == "uniform":
             return torch.where(s.abs() <= self.a, torch.full_like(s, self.peak), torch.zeros_like(s))
         return self._interp(s, self.grid, self.dens)
-
-    def diff_density(self, s: Tensor) -> Tensor:
-        """Density of the difference of two independent biases at ``s``."""
-        if self.degenerate:
-            return torch.full_like(s, math.nan)
-        if self.method == "gaussian":
-            sd = self.std * math.sqrt(2)
-            return torch.exp(-0.5 * (s / sd) ** 2) / (math.sqrt(2 * math.pi) * sd)
-        if self.method == "uniform":
-            a = self.a
-            return ((2 * a - s.abs()) / (4 * a * a)).clamp_min(0)
-        return self._interp(s, self.dgrid, self.ddens)
 
 
 def _effective_biases(net: CPWLNetwork) -> list[Tensor]:
@@ -663,20 +643,19 @@ def _unit_pass(net: CPWLNetwork, X: Tensor, biases: list[Tensor], models: list[_
                 grad_sum[k] += float(gnv.sum())
                 grad_cnt[k] += int(nv.sum()) * B
                 mass_sum[k] += float(((nv - 1).clamp_min(0).to(_F64).unsqueeze(0) * gnv.sum(-1)).sum()) * cn
-                # nearest competitor: the top two arguments at the point
-                avm = av.masked_fill(~valid.unsqueeze(0), -math.inf)
-                top = avm.topk(min(2, idx.shape[1]), dim=-1).indices  # (B, U, 2)
+                # argument j ties with the largest of the others, M_j, where its bias is
+                # b_j + (M_j - z_j); every argmax change is such a tie for two arguments
                 if idx.shape[1] >= 2:
-                    i1, i2 = top[..., 0], top[..., 1]
-                    two = (nv >= 2).unsqueeze(0)
-                    gap = av.gather(-1, i1.unsqueeze(-1)).squeeze(-1) - av.gather(-1, i2.unsqueeze(-1)).squeeze(-1)
-                    g1 = ag.gather(-1, i1.unsqueeze(1).unsqueeze(-1).expand(-1, n0, -1, -1)).squeeze(-1)
-                    g2 = ag.gather(-1, i2.unsqueeze(1).unsqueeze(-1).expand(-1, n0, -1, -1)).squeeze(-1)
-                    gd = (g1 - g2).norm(dim=1)  # (B, U)
-                    b1 = ab.unsqueeze(0).expand(B, -1, -1).gather(-1, i1.unsqueeze(-1)).squeeze(-1)
-                    b2 = ab.unsqueeze(0).expand(B, -1, -1).gather(-1, i2.unsqueeze(-1)).squeeze(-1)
-                    rho = bm.diff_density((b1 - b2) - gap)
-                    term = torch.where(two, cn * gd * rho, torch.zeros_like(gd))
+                    avm = av.masked_fill(~valid.unsqueeze(0), -math.inf)
+                    top = avm.topk(2, dim=-1).indices  # (B, U, 2)
+                    ar = torch.arange(idx.shape[1]).view(1, 1, -1)
+                    other = torch.where(ar == top[..., :1], top[..., 1:], top[..., :1])  # (B, U, k)
+                    gap = av.gather(-1, other) - av  # M_j - z_j
+                    gM = ag.gather(-1, other.unsqueeze(1).expand(-1, n0, -1, -1))
+                    gd = (ag - gM).norm(dim=1)  # (B, U, k)
+                    rho = bm.density(ab.unsqueeze(0) + gap)
+                    ok = valid.unsqueeze(0) & (nv >= 2).view(1, -1, 1)
+                    term = torch.where(ok, 0.5 * cn * gd * rho, torch.zeros_like(gd))
                     cross_sum[k] += float(term.sum())
                 per_point = gnv.sum((1, 2))
                 layer_point_means[k].append(per_point / max(1, int(nv.sum())))
@@ -1108,10 +1087,14 @@ class DensityPrediction:
         ``K * N * c_grad_directional * c_bias``.
     depth, mean_width, activation_complexity, num_units : numbers
     per_layer : tuple of float
-        Each layer's term of ``density``.
+        Each layer's term of ``density`` (NaN where the layer's biases do not spread).
     bias_density : str
     provenance : str
         How the constants were obtained.
+    excluded_layers : tuple of str
+        Layers left out of ``density`` because their biases do not spread (e.g. a
+        max-pool after a ReLU: every argument's bias is 0); the bias-density assumption
+        fails there, ``upper`` is then ``inf`` and the prediction undercounts.
 
     Examples
     --------
@@ -1137,6 +1120,7 @@ class DensityPrediction:
     per_layer: tuple[float, ...]
     bias_density: str
     provenance: str
+    excluded_layers: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """Plain-data form.
@@ -1147,6 +1131,21 @@ class DensityPrediction:
         [1.0]
         """
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DensityPrediction:
+        """Rebuild from :meth:`to_dict` output.
+
+        Examples
+        --------
+        >>> p = DensityPrediction(1.0, 1.0, 0.5, 2.0, 2.0, 1, 2.0, 1, 2, (1.0,), "uniform", "")
+        >>> DensityPrediction.from_dict(p.to_dict()) == p
+        True
+        """
+        d = dict(d)
+        d["per_layer"] = tuple(d["per_layer"])
+        d["excluded_layers"] = tuple(d.get("excluded_layers", ()))
+        return cls(**d)
 
 
 def predict_density(model_or_constants, points=None, **kwargs) -> DensityPrediction:
@@ -1194,8 +1193,10 @@ def predict_density(model_or_constants, points=None, **kwargs) -> DensityPredict
     else:
         c = estimate_constants(model_or_constants, points, **kwargs)
     per_layer = tuple(layer.crossing_density for layer in c.layers)
-    density = float(sum(per_layer))
-    total_k = sum(layer.breakpoints * layer.width for layer in c.layers)
+    excluded = tuple(layer.name for layer in c.layers if not math.isfinite(layer.crossing_density))
+    density = float(sum(v for v in per_layer if math.isfinite(v)))
+    total_k = sum(layer.breakpoints * layer.width for layer in c.layers if math.isfinite(layer.crossing_density))
+    total_k = max(total_k, 1)
     constant = density / total_k
     mean_width = c.num_units / c.depth
     return DensityPrediction(
@@ -1209,6 +1210,7 @@ def predict_density(model_or_constants, points=None, **kwargs) -> DensityPredict
         activation_complexity=c.activation_complexity,
         num_units=c.num_units,
         per_layer=per_layer,
+        excluded_layers=excluded,
         bias_density=c.bias_density,
         provenance=(
             f"co-area estimate: {c.bias_density} bias density per layer, gradients exact at {c.num_points} points "
@@ -1430,6 +1432,25 @@ class LineDensities:
             "seconds": self.seconds,
             "seconds_per_line": self.seconds / max(self.n_lines, 1),
         }
+
+    def sample_points(self, per_line: int = 8, seed: int = 0) -> Tensor:
+        """Points drawn uniformly along the lines, ``(n_lines * per_line, n0)``.
+
+        Estimating the constants at these points (``predict_density(model, points=...)``)
+        makes the prediction average over the same points as the measurement.
+
+        Examples
+        --------
+        >>> import torch
+        >>> d = LineDensities(torch.tensor([1, 3]), 2.0, torch.zeros(2, 1), torch.ones(2, 1), 0, "", 1, 1, (1,))
+        >>> P = d.sample_points(4)
+        >>> P.shape, bool((P.abs() <= 1).all())
+        (torch.Size([8, 1]), True)
+        """
+        per_line = _check_int(per_line, "per_line")
+        gen = torch.Generator().manual_seed(_check_seed(seed))
+        t = (torch.rand(self.n_lines, per_line, 1, generator=gen, dtype=_F64) - 0.5) * self.length
+        return (self.centres.unsqueeze(1) + t * self.directions.unsqueeze(1)).reshape(-1, self.centres.shape[1])
 
     def compare(self, prediction: DensityPrediction) -> DensityComparison:
         """Put a prediction next to these measurements; see :func:`compare_densities`.
