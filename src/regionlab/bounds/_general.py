@@ -35,7 +35,6 @@ __all__ = [
     "cpwl_lower",
     "maxout_upper",
     "maxout_lower",
-    "dimension_caps",
     "fold_split",
     "maxout_fold_pieces",
 ]
@@ -81,42 +80,10 @@ def _maxout_arch(arch, widths, rank) -> tuple[Architecture, int]:
     return a, _positive_int(rank, "rank")
 
 
-def dimension_caps(arch, widths=None) -> tuple[int, ...]:
-    """The dimension caps ``d_1, ..., d_L`` of the deep products.
-
-    ``d_l`` bounds the rank of the affine map from the input to the pre-activations of
-    layer ``l`` on any region of the layers before it: ``d_1 = min(n0, r_1)`` and
-    ``d_l = min(d_{l-1}, n_{l-1}, r_l)``, i.e. ``min(n0, n_1, ..., n_{l-1})`` when the
-    ranks ``r_l`` of the weight matrices are unknown (``arch.ranks`` entries are used
-    where they are known).
-
-    Parameters
-    ----------
-    arch : Architecture or int
-        An architecture, or the input dimension n0 followed by ``widths``.
-    widths : sequence of int, optional
-        Hidden widths (only with an int ``arch``).
-
-    Returns
-    -------
-    tuple of int
-
-    Examples
-    --------
-    >>> dimension_caps(4, [8, 2, 8])
-    (4, 4, 2)
-    >>> from regionlab.bounds._common import Architecture
-    >>> dimension_caps(Architecture(4, (8, 8), "relu", ranks=(3, None)))
-    (3, 3)
-    """
-    a = as_architecture(arch, widths)
-    ranks = a.ranks if a.ranks is not None else (None,) * a.depth
-    caps = []
-    d = a.input_dim
-    for layer, n in enumerate(a.widths):
-        r = ranks[layer]
-        if r is not None:
-            d = min(d, int(r))
+def _dimension_caps(a: Architecture) -> tuple[int, ...]:
+    """``d_l = min(n0, n_1, ..., n_{l-1})``: the rank of layer l's pre-activations on a region."""
+    caps, d = [], a.input_dim
+    for n in a.widths:
         caps.append(d)
         d = min(d, n)
     return tuple(caps)
@@ -252,15 +219,15 @@ def cpwl_upper(arch, widths=None, *, breakpoints: int | None = None) -> int:
     PReLU (K = 1), hardtanh and ReLU6 (K = 2), linear splines. ``P(n, K, d) = sum_{j<=d}
     C(n, j) K^j`` (:func:`regionlab.bounds._common.cpwl_one_layer`) counts the regions
     of ``n`` families of ``K`` parallel hyperplanes in general position in ``R^d``;
-    ``d_l`` (:func:`dimension_caps`) caps the rank of layer ``l``'s pre-activations on a
-    region of the earlier layers. For ``n0 = 1`` it is ``prod_l (1 + n_l K)``, attained
+    ``d_l = min(n0, n_1, ..., n_{l-1})`` caps the rank of layer ``l``'s pre-activations
+    on a region of the earlier layers. For ``n0 = 1`` it is ``prod_l (1 + n_l K)``, attained
     by :func:`regionlab.bounds.constructions.sawtooth_network`. Proof:
     ``docs/cpwl_bounds.md``.
 
     Parameters
     ----------
     arch : Architecture or int
-        An architecture (``arch.ranks`` refine the caps where known), or n0.
+        An architecture, or n0 (weight ranks are not used).
     widths : sequence of int, optional
         Hidden widths n_1, ..., n_L (only with an int ``arch``).
     breakpoints : int, optional
@@ -287,7 +254,7 @@ def cpwl_upper(arch, widths=None, *, breakpoints: int | None = None) -> int:
     50653
     """
     a, K = _cpwl_arch(arch, widths, breakpoints)
-    return math.prod(cpwl_one_layer(n, K, d) for n, d in zip(a.widths, dimension_caps(a), strict=True))
+    return math.prod(cpwl_one_layer(n, K, d) for n, d in zip(a.widths, _dimension_caps(a), strict=True))
 
 
 def maxout_upper(arch, widths=None, *, rank: int | None = None) -> int:
@@ -301,7 +268,7 @@ def maxout_upper(arch, widths=None, *, rank: int | None = None) -> int:
     Parameters
     ----------
     arch : Architecture or int
-        An architecture (``arch.ranks`` refine the caps where known), or n0.
+        An architecture, or n0 (weight ranks are not used).
     widths : sequence of int, optional
         Hidden widths (only with an int ``arch``).
     rank : int, optional
@@ -324,7 +291,7 @@ def maxout_upper(arch, widths=None, *, rank: int | None = None) -> int:
     129
     """
     a, k = _maxout_arch(arch, widths, rank)
-    return math.prod(cpwl_one_layer(n, k - 1, d) for n, d in zip(a.widths, dimension_caps(a), strict=True))
+    return math.prod(cpwl_one_layer(n, k - 1, d) for n, d in zip(a.widths, _dimension_caps(a), strict=True))
 
 
 def _fold_condition(a: Architecture, what: str) -> None:
