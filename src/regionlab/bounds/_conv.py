@@ -97,9 +97,16 @@ def conv_first_layer(input_shape, kernel_size, stride, out_channels: int) -> int
     ``R = sum_{t in K_N} prod_{(i,j)} C(d1, t_ij)`` with
     ``K_N = {t : sum_{(i,j) in J} t_ij <= |union_{(i,j) in J} S_ij| for every set J of
     output positions}``, S_ij the receptive field of position (i, j) including the input
-    channels. This equals the number of linearly independent subsets of the neuron
-    normals (empty set included) for generic filters, and the expected count for any
-    parameter density [derived]. For one output position it is Zaslavsky's Z(d1, |S|).
+    channels. For one output position it is Zaslavsky's Z(d1, |S|).
+
+    With generic biases the region count is the number of linearly independent subsets
+    of the neuron normals (empty set included) [derived]. K_N's condition is necessary
+    for independence, so ``R`` is always an upper bound on the maximum. regionlab's tests
+    compare it with that count for random filters: equal for 1-D inputs and for 2-D
+    inputs with several channels, but **larger for single-channel 2-D inputs with two
+    or more filters**, where filters commute (f1 * f2 = f2 * f1) and make some
+    K_N-admissible subsets dependent: ``(1, 3, 3)``, kernel 2, 2 filters gives
+    ``R = 256`` while generic filters reach 255. Treat ``R`` as an upper bound there.
 
     Assumptions: one convolutional layer with biases and ReLU (one breakpoint) units,
     no padding, no dilation, d1 filters shared over positions; 1-D ``(C, L)`` or 2-D

@@ -297,6 +297,17 @@ def _not_relu(a: Architecture):
     return fail
 
 
+def _chosen_units(a: Architecture):
+    def fail():
+        raise BoundNotApplicableError(
+            f"its folding construction chooses each unit's one-breakpoint function (such as |x|); it bounds "
+            f"the maximum over all such activations, not over {a.activation} networks (e.g. n0 = 1, widths "
+            "[1, 1]: 4 regions, while ReLU networks reach 3)."
+        )
+
+    return fail
+
+
 def _size_lower(a: Architecture) -> int:
     n1, rest = a.widths[0], a.widths[1:]
     if a.activation != "relu":
@@ -317,7 +328,8 @@ def all_bounds(arch, widths=None, *, activation=None, breakpoints=None, rank=Non
 
     * ``"relu"`` / ``"leaky_relu"``: ``zaslavsky_one_layer`` (exact, L = 1),
       ``serra_exact_1d``, ``montufar2014_lower``, ``serra_lower``, ``serra_size_lower``,
-      ``cpwl_lower`` (K = 1), ``serra_upper`` (with the architecture's ranks),
+      ``cpwl_lower`` (listed as not applicable: its construction picks the units'
+      one-breakpoint functions, e.g. |x|), ``serra_upper`` (with the architecture's ranks),
       ``hinz_upper``, ``montufar2017_upper``, ``raghu_upper``, ``cpwl_upper`` (K = 1),
       ``trivial_upper``. The ReLU-only rows do not apply to leaky ReLU.
     * ``"cpwl"`` (K breakpoints): ``cpwl_one_layer`` (exact, L = 1), ``cpwl_lower``,
@@ -383,8 +395,8 @@ def all_bounds(arch, widths=None, *, activation=None, breakpoints=None, rank=Non
                  (lambda: serra_lower(a)) if relu else _not_relu(a)),
             _row("serra_size_lower", "lower", f"{serra}, Thm 7",
                  "ReLU; widths (2m, w, ..., w) with w >= 2", lambda: _size_lower(a)),
-            _general_row("cpwl_lower", "lower", "regionlab (general CPWL construction)",
-                         "univariate CPWL units with K = 1 breakpoint", a, breakpoints=1),
+            _row("cpwl_lower", "lower", "regionlab (general CPWL construction)",
+                 "the construction chooses each unit's one-breakpoint function", _chosen_units(a)),
             _row("serra_upper", "upper", f"{serra}, Thm 1",
                  "ReLU" + ("; rank refinement with the weight ranks" if a.ranks is not None else ""),
                  (lambda: serra_upper(a)) if relu else _not_relu(a)),
@@ -404,7 +416,8 @@ def all_bounds(arch, widths=None, *, activation=None, breakpoints=None, rank=Non
                  f"one layer; K = {k} breakpoints per unit",
                  (lambda: cpwl_one_layer(a.widths[0], k, n0)) if one else only_one_layer),
             _general_row("cpwl_lower", "lower", "regionlab (general CPWL construction)",
-                         f"univariate CPWL units with K = {k} breakpoints", a, breakpoints=k),
+                         f"univariate CPWL units with K = {k} breakpoints, each unit's function chosen by the "
+                         "construction", a, breakpoints=k),
             _general_row("cpwl_upper", "upper", "regionlab (general CPWL bound)",
                          f"univariate CPWL units with K = {k} breakpoints", a, breakpoints=k),
         ]
