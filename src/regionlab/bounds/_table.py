@@ -377,7 +377,7 @@ def all_bounds(arch, widths=None, *, activation=None, breakpoints=None, rank=Non
     n0 = a.input_dim
 
     def only_one_layer():
-        raise BoundNotApplicableError(f"is the exact count of one layer; the architecture has {a.depth} layers.")
+        raise BoundNotApplicableError(f"holds for one layer only; the architecture has {a.depth} layers.")
 
     rows: list[Bound] = []
     act = a.activation

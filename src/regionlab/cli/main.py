@@ -22,6 +22,9 @@ Synopsis::
                                 [--method exact|slices|complexity] [--num-slices S]
                                 [--num-directions P] [--seed S] [--max-regions N]
                                 [--json OUT.json] [--plot OUT.png]
+    regionlab bounds            (--input-dim N0 --widths W1,W2,... [--activation relu|leaky|cpwl:K|maxout:k]
+                                 | --model SPEC [--weights W] [--input-shape S])
+                                [--json OUT.json] [--plot OUT.png]
     regionlab demo [--out DIR] [--quick] [--steps N] [--seed S] [--bounds XMIN,XMAX,YMIN,YMAX]
     regionlab version
 
@@ -182,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _Parser(prog=PROG, description="Exact geometry of piecewise-linear neural networks.")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{partition,local-counts,demo,run,version}", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="{partition,local-counts,bounds,demo,run,version}", parser_class=_Parser)
     sub.required = True
 
     # shared options of the partition commands
@@ -307,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ._run import add_parser as _add_run
 
     _add_run(sub, _Parser)
+    from ._bounds import add_parser as _add_bounds
+
+    _add_bounds(sub, _Parser, _shape)
     return p
 
 
@@ -1039,6 +1045,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_local_counts(args)
         if args.command == "demo":
             return _cmd_demo(args)
+        if args.command == "bounds":
+            from ._bounds import cmd_bounds
+
+            return cmd_bounds(args, UsageError)
         if args.command == "run":
             from ._run import cmd_run
 
