@@ -50,6 +50,7 @@ _LAZY = {
     "window": "regionlab.domains",
     "local_region_counts": "regionlab.local",
     "switching_distances": "regionlab.local",
+    "density_along_lines": "regionlab.expected",
     "bounds": "regionlab.bounds",
     "all_bounds": "regionlab.bounds",
 }
