@@ -318,6 +318,13 @@ def cpwl_lower(arch, widths=None, *, breakpoints: int | None = None) -> int:
     ``(floor(n_l / n0) K + 1)^{n0}``. For ``n0 = 1`` it equals :func:`cpwl_upper`,
     ``prod_l (n_l K + 1)`` (tight).
 
+    Scope: the maximum over networks in which every unit may carry its own CPWL
+    function with ``K`` breakpoints (the class :func:`cpwl_upper` bounds; e.g. PReLU
+    with per-unit slopes, or per-unit splines). The construction chooses these
+    functions (one unit of each fold carries a linear term, e.g. ``|x|`` for ``K = 1``),
+    so it is *not* a lower bound for one fixed activation such as ReLU: for ``n0 = 2``
+    and widths ``[3, 3]`` it gives 42, above Serra et al.'s ReLU upper bound 40.
+
     Parameters
     ----------
     arch : Architecture or int
