@@ -32,6 +32,7 @@ from regionlab.bounds import (
     maxout_upper,
     montufar2017_upper,
     serra_exact_1d,
+    serra_upper,
     zaslavsky,
 )
 from regionlab.bounds._general import fold_split, maxout_fold_pieces
@@ -164,6 +165,14 @@ def test_reductions_and_orderings(spec):
             cpwl_lower(n0, widths, breakpoints=K)
         with pytest.raises(BoundNotApplicableError, match="n_l >= n0"):
             maxout_lower(n0, widths, rank=K + 1)
+
+
+def test_cpwl_lower_is_about_units_with_chosen_functions_not_relu():
+    # the folds choose each unit's function (|x|-like units): above what ReLU networks can reach
+    assert cpwl_lower(2, [3, 3], breakpoints=1) == 42 > serra_upper(2, [3, 3]) == 40
+    c = folding_network(2, [3, 3])
+    assert count_construction(c)[0] == 42
+    assert architecture(c.network).activation == "leaky_relu"  # no unit-wide zero-slope piece
 
 
 def test_rank_one_maxout_is_affine():
