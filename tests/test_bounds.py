@@ -310,12 +310,20 @@ def test_conv_structure(channels, kernel, positions, d1):
         (((1, 5), 2, 1, 0), "out_channels"),
         (((1, 5), 2.5, 1, 1), "kernel_size"),
         (("ab", 2, 1, 1), "input_shape"),
-        (((1, 5, 5), 3, 1, 4), "partial assignments"),
     ],
 )
 def test_conv_errors(args, match):
     with pytest.raises(InvalidParameterError, match=match):
         B.conv_first_layer(*args)
+
+
+def test_conv_enumeration_budget(monkeypatch):
+    from regionlab.bounds import _conv
+
+    assert B.conv_first_layer((1, 4, 4), 2, 1, 3) == 109_178_314  # 9 positions, within the budget
+    monkeypatch.setattr(_conv, "MAX_NODES", 1_000)
+    with pytest.raises(InvalidParameterError, match="more than 1,000 partial assignments"):
+        B.conv_first_layer((1, 4, 4), 2, 1, 3)
 
 
 # ------------------------------------------------------------------- exact partitions

@@ -216,7 +216,10 @@ def serra_size_lower(input_dim: int, m: int, w: int, depth: int) -> int:
     For any m >= 1 and w >= 2 there is a ReLU network with ``input_dim`` inputs and
     ``depth`` hidden layers of total size 2m + w (depth - 1) (a first layer of 2m units,
     then layers of w units) with ``2 * sum_{j=0}^{n0-1} C(m-1, j) * (w+1)^(depth-1)``
-    regions. It improves Arora et al. (2016).
+    regions. It improves Arora et al. (2016). bounds.md gives only the total size; the
+    layout (2m units in the first layer, w in each later one) is our reading of the
+    Arora et al. construction it builds on, and :func:`all_bounds` applies the bound only
+    to such widths.
 
     Parameters
     ----------
