@@ -339,6 +339,33 @@ def test_generic_one_layer_relu_matches_zaslavsky():
         assert part.num_regions == B.zaslavsky(n, 2) == B.serra_upper(B.architecture(model))
 
 
+@pytest.mark.parametrize(
+    "act, widths",
+    [(nn.ReLU, [3, 3]), (nn.ReLU, [2, 5]), (nn.ReLU, [5, 1, 4]), (nn.LeakyReLU, [3, 3]), (nn.Hardtanh, [3, 2]),
+     ("maxout", [3, 2])],
+)
+def test_exact_counts_of_random_networks_respect_the_bounds(act, widths):
+    torch.manual_seed(11)
+    layers, d = [], 2
+    for n in widths:
+        if act == "maxout":
+            layers += [nn.Linear(d, 3 * n), Maxout(n, 3)]
+        else:
+            layers += [nn.Linear(d, n), act()]
+        d = n
+    model = nn.Sequential(*layers, nn.Linear(d, 1)).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)
+    part = regionlab.partition_plane(model, [0.0, 0.0], [1.0, 0.0], [0.0, 1.0], (-30, 30, -30, 30),
+                                     decision_boundary=False)
+    table = B.all_bounds(B.architecture(model))
+    assert part.num_regions <= table.best_upper
+    for row in table.applicable:
+        if row.kind == "upper":
+            assert part.num_regions <= row.value, row.name
+
+
 class Maxout(nn.Module):
     def __init__(self, units, rank):
         super().__init__()

@@ -449,7 +449,6 @@ def _read_network(net) -> Architecture:
     ks: list[int] = []  # breakpoints (univariate) or group size (maxout)
     ranks: list[int] = []
     weight = None  # composed weight since the last nonlinear layer
-    current = net.input_dim  # size of the current flat signal
     for i, node in enumerate(nodes[1:], start=1):
         op = node.op
         if node.inputs != (i - 1,) or (i < len(nodes) - 1 and consumers[i] != 1):
@@ -473,7 +472,6 @@ def _read_network(net) -> Architecture:
                 )
             w = op.weight.detach().to(dtype=torch.float64, device="cpu")
             weight = w if weight is None else w @ weight
-            current = int(w.shape[0])
             continue
         if isinstance(op, (PiecewiseLinear, MaxOp)):
             if weight is None:
@@ -501,13 +499,11 @@ def _read_network(net) -> Architecture:
             widths.append(node.size)
             ranks.append(int(torch.linalg.matrix_rank(weight)))
             weight = None
-            current = node.size
             continue
         raise BoundNotApplicableError(
             f"{_layer_name(node)} is a {op.describe()} op, which the closed-form bounds do not cover; "
             f"they need {supported}."
         )
-    del current
     if not widths:
         raise BoundNotApplicableError(
             "The network has no activation layer, so it is affine (one region); the bounds need "
