@@ -464,6 +464,20 @@ def test_architecture_refusals(model, example, match):
         B.architecture(model.double(), None if example is None else example.double())
 
 
+def test_architecture_composes_elementwise_affine_and_refuses_gather():
+    from regionlab.ir import CPWLNetwork, Dense, ElementwiseAffine, Gather, PiecewiseLinear, Sum
+
+    w = torch.randn(3, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    ops = [Dense(w), ElementwiseAffine(torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64), None),
+           PiecewiseLinear.relu(), Dense(torch.ones(2, 3, dtype=torch.float64)), Sum((2.0,)), PiecewiseLinear.relu()]
+    arch = B.architecture(CPWLNetwork.sequential((2,), ops))
+    assert arch.widths == (3, 2) and arch.ranks == (1, 1)  # two zeroed rows; a rank-one all-ones layer
+    bad = CPWLNetwork.sequential((2,), [Dense(w), PiecewiseLinear.relu(), Gather(torch.tensor([0, 1]), (2,)),
+                                        PiecewiseLinear.relu()])
+    with pytest.raises(BoundNotApplicableError, match="Gather"):
+        B.architecture(bad)
+
+
 def test_architecture_input_errors():
     with pytest.raises(InvalidParameterError, match="input dimension"):
         B.architecture(nn.Sequential(nn.ReLU(), nn.Linear(2, 1)))

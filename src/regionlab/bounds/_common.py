@@ -436,7 +436,7 @@ def _read_network(net) -> Architecture:
     """Walk the IR chain of ``net`` and collect the architecture."""
     import torch
 
-    from ..ir import Conv, Dense, MaxOp, PiecewiseLinear, Reshape
+    from ..ir import Conv, Dense, ElementwiseAffine, MaxOp, PiecewiseLinear, Reshape, Sum
 
     nodes = net.nodes
     consumers = [0] * len(nodes)
@@ -473,6 +473,19 @@ def _read_network(net) -> Architecture:
             w = op.weight.detach().to(dtype=torch.float64, device="cpu")
             weight = w if weight is None else w @ weight
             continue
+        if isinstance(op, (ElementwiseAffine, Sum)) and weight is not None and len(node.shape) == 1:
+            # elementwise scaling / shifting after a Dense layer: compose it into the weight
+            if isinstance(op, Sum):
+                weight = float(op.coeffs[0]) * weight
+            elif op.scale is not None:
+                scale = op.scale.detach().to(dtype=torch.float64, device="cpu").reshape(-1)
+                weight = scale.expand(node.size).unsqueeze(1) * weight if scale.numel() in (1, node.size) else None
+                if weight is None:
+                    raise BoundNotApplicableError(
+                        f"{_layer_name(node)} scales by a tensor of shape {tuple(op.scale.shape)}, which does not "
+                        f"match its {node.size} units."
+                    )
+            continue
         if isinstance(op, (PiecewiseLinear, MaxOp)):
             if weight is None:
                 raise BoundNotApplicableError(
@@ -501,7 +514,7 @@ def _read_network(net) -> Architecture:
             weight = None
             continue
         raise BoundNotApplicableError(
-            f"{_layer_name(node)} is a {op.describe()} op, which the closed-form bounds do not cover; "
+            f"{_layer_name(node)} is an op ({op.describe()}) that the closed-form bounds do not cover; "
             f"they need {supported}."
         )
     if not widths:
