@@ -332,8 +332,8 @@ def architecture(
     without ``example_input`` a zero input of shape ``(1, input_dim)`` is used, with
     ``input_dim`` read from a leading ``nn.Linear`` if not given) or a traced
     :class:`regionlab.CPWLNetwork`. Its IR must be a chain ``Dense -> activation ->
-    Dense -> ... -> activation [-> Dense]`` (reshapes allowed, consecutive ``Dense``
-    ops are composed). The widths are the units per activation layer; the activation
+    Dense -> ... -> activation [-> Dense]`` (reshapes allowed; consecutive ``Dense`` ops
+    and elementwise scalings after a ``Dense`` are composed into one weight matrix). The widths are the units per activation layer; the activation
     is read from the tables: every unit with one breakpoint and a zero-slope piece ->
     ``"relu"``; one breakpoint otherwise -> ``"leaky_relu"``; more breakpoints ->
     ``"cpwl"`` with K the largest number of breakpoints of any layer; max groups
