@@ -218,7 +218,7 @@ def test_fold_split_is_optimal_by_brute_force(n0):
         for k in (2, 3, 4, 5):
             best = max(math.prod(maxout_fold_pieces(q, k) for q in qs) for qs in _compositions(n, n0))
             split = fold_split(n, n0, rank=k)
-            assert sum(split) <= n and min(split) >= 1
+            assert sum(split) == n and min(split) >= 1
             assert math.prod(maxout_fold_pieces(q, k) for q in split) == best
 
 
@@ -269,6 +269,7 @@ def test_maxout_sawtooth_reaches_its_bound_on_the_line(widths, k):
 @pytest.mark.parametrize("widths", [[1], [3], [2, 3], [3, 2], [2, 2, 2], [4, 5], [5, 1]])
 def test_folding_network_reaches_cpwl_lower_in_the_square(widths, K):
     c = folding_network(2, widths, breakpoints=K)
+    assert architecture(c.network).widths == tuple(widths)
     regions, pieces = count_construction(c)
     assert regions == pieces == c.expected_regions == cpwl_lower(2, widths, breakpoints=K)
     assert regions <= cpwl_upper(2, widths, breakpoints=K)
@@ -278,6 +279,7 @@ def test_folding_network_reaches_cpwl_lower_in_the_square(widths, K):
 @pytest.mark.parametrize("widths", [[1], [3], [2, 3], [3, 2], [2, 2, 2], [5, 3]])
 def test_maxout_folding_network_reaches_maxout_lower_in_the_square(widths, k):
     c = maxout_folding_network(2, widths, rank=k)
+    assert architecture(c.network).widths == tuple(widths)
     regions, pieces = count_construction(c)
     assert regions == pieces == c.expected_regions == maxout_lower(2, widths, rank=k)
     assert regions <= maxout_upper(2, widths, rank=k)

@@ -149,7 +149,7 @@ def fold_split(width: int, input_dim: int, *, breakpoints: int | None = None, ra
     Returns
     -------
     tuple of int
-        ``q_1 >= q_2 >= ... >= q_{n0}``.
+        ``q_1 >= q_2 >= ... >= q_{n0}``, summing to ``width``.
 
     Raises
     ------
@@ -201,6 +201,11 @@ def fold_split(width: int, input_dim: int, *, breakpoints: int | None = None, ra
             + [2 + 2 * (rounds + 1)] * even_extra
             + [2 + 2 * rounds] * (even - even_extra)
         )
+        if spare % 2:
+            # the unit left over never lowers the value (z is non-decreasing): give it to
+            # an odd share (+2k-3 pieces) if there is one, else to an even share (+1)
+            at = next((i for i, s in enumerate(shares) if s % 2), 0)
+            shares[at] += 1
         value = math.prod(maxout_fold_pieces(s, k) for s in shares)
         if value > best:
             best, best_split = value, tuple(sorted(shares, reverse=True))
