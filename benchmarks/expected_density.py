@@ -5,7 +5,8 @@ PyTorch's default initialisation (``--init he``: weights N(0, 2/fan_in), biases
 N(0, 0.1^2)), float64. Lines: ``--lines`` random lines of length 2 centred uniformly in
 [-1, 1]^2 (seed 0), partitioned exactly by the batched 1-D engine. Prediction: the
 co-area estimate of ``predict_density`` with the constants estimated at 4 points per
-line (uniform bias density for the default init, Gaussian for He), and the
+line along the line's own direction (``LineDensities.line_samples``; uniform bias
+density for the default init, Gaussian for He), and the
 Hanin-Rolnick-style upper bound ``K N C_grad C_bias`` (directional ``C_grad``).
 
 Run ``python benchmarks/expected_density.py [--lines 500] [--width 32] [--max-depth 8]
@@ -58,7 +59,8 @@ def main() -> None:
         model = build(depth, args.width, args.act, args.init, args.seed)
         d = density_along_lines(model, args.lines, length=2.0, seed=0)
         t0 = time.perf_counter()
-        p = predict_density(model, points=d.sample_points(4), bias_density=bias)
+        P, D = d.line_samples(4)
+        p = predict_density(model, points=P, directions=D, bias_density=bias)
         tp = time.perf_counter() - t0
         c = d.compare(p)
         meas = f"{c.measured:.2f} +- {c.measured_sem:.2f}"

@@ -276,32 +276,47 @@ def _layer_tables(net: CPWLNetwork, i: int):
     return op.index.to("cpu")
 
 
-def _unit_pass(net: CPWLNetwork, X: Tensor, biases: list[Tensor], models: list[_BiasModel], cn: float):
-    """Accumulate the per-layer statistics over the points ``X`` (flat, float64, CPU)."""
+def _unit_pass(net: CPWLNetwork, X: Tensor, D: Tensor | None, biases: list[Tensor], models: list[_BiasModel], cn: float):
+    """Accumulate the per-layer statistics over the points ``X`` (flat, float64, CPU).
+
+    ``D`` holds one unit direction per point (the derivative along it is exact), or is
+    ``None`` for the isotropic average ``cn * ||grad||``.
+    """
     L = len(net.nonlinear_nodes)
     n0 = net.input_dim
     sizes = [net.nodes[j].size for j in range(len(net.nodes))]
-    biggest = max(sizes) * max([1] + [net.nodes[i].op.group_size for i in net.nonlinear_nodes if isinstance(net.nodes[i].op, MaxOp)])
+    groups = [net.nodes[i].op.group_size for i in net.nonlinear_nodes if isinstance(net.nodes[i].op, MaxOp)]
+    biggest = max(sizes) * max([1, *groups])
     M = max(1, min(X.shape[0], _CHUNK_ELEMENTS // ((1 + n0) * biggest)))
     layer_of = {node: k for k, node in enumerate(net.nonlinear_nodes)}
     tables = [_layer_tables(net, i) for i in net.nonlinear_nodes]
-    grad_sum = [0.0] * L
-    grad_cnt = [0] * L
-    mass_sum = [0.0] * L  # sum over points of sum_u K_u * sum_args ||grad||
-    cross_sum = [0.0] * L  # sum over points of sum_u crossing-density integrand
-    layer_point_means: list[list[Tensor]] = [[] for _ in range(L)]
-    point_totals: list[Tensor] = []
-    point_counts = 0
+    acc = {
+        "grad_sum": [0.0] * L,  # sum over points, units and arguments of ||grad z||
+        "dir_sum": [0.0] * L,  # the same of |dz/dt|
+        "count": [0] * L,
+        "mass": [0.0] * L,  # sum over points of sum_u K_u * sum_args |dz/dt|
+        "mass_norm": [0.0] * L,  # the same with ||grad z||
+        "cross": [0.0] * L,  # sum over points of the co-area integrand
+        "layer_means": [[] for _ in range(L)],  # per point: the layer's mean ||grad z||
+        "point_means": [],  # per point: the mean ||grad z|| over all units
+    }
     dev, dt = net.device, net.dtype
     for s in range(0, X.shape[0], M):
         x = X[s : s + M].to(device=dev, dtype=dt)
+        d = None if D is None else D[s : s + M].to(_F64)
         B = x.shape[0]
         eye = torch.eye(n0, dtype=dt, device=dev).expand(B, n0, n0)
         forms = torch.cat([x.reshape(B, 1, n0), eye], dim=1).reshape(B, 1 + n0, *net.input_shape)
         tot = torch.zeros(B, dtype=_F64)
         cnt = 0
 
-        def select(i, node, z, B=B):
+        def along(g, d=d):
+            """|g . d| per point (``g`` ``(B, n0, ...)``), or the isotropic mean ``cn ||g||``."""
+            if d is None:
+                return cn * g.norm(dim=1)
+            return (g * d.view(d.shape[0], n0, *([1] * (g.dim() - 2)))).sum(1).abs()
+
+        def select(i, node, z):
             nonlocal tot, cnt
             k = layer_of[i]
             val = z[:, 0].to("cpu", _F64)
@@ -310,15 +325,18 @@ def _unit_pass(net: CPWLNetwork, X: Tensor, biases: list[Tensor], models: list[_
             bm = models[k]
             if node.op.kind == "univariate":
                 gn = grad.norm(dim=1)  # (B, U)
+                gt = along(grad)
                 bp = tables[k]  # (U, K)
                 Ku = bp.shape[1]
-                grad_sum[k] += float(gn.sum())
-                grad_cnt[k] += gn.numel()
-                mass_sum[k] += float(gn.sum()) * Ku * cn
+                acc["grad_sum"][k] += float(gn.sum())
+                acc["dir_sum"][k] += float(gt.sum())
+                acc["count"][k] += gn.numel()
+                acc["mass"][k] += float(gt.sum()) * Ku
+                acc["mass_norm"][k] += float(gn.sum()) * Ku
                 g = (val - bias).unsqueeze(-1)  # (B, U, 1): z minus its own bias
                 rho = bm.density(bp.unsqueeze(0) - g)  # (B, U, K)
-                cross_sum[k] += float((cn * gn.unsqueeze(-1) * rho).sum())
-                layer_point_means[k].append(gn.mean(1))
+                acc["cross"][k] += float((gt.unsqueeze(-1) * rho).sum())
+                acc["layer_means"][k].append(gn.mean(1))
                 tot += gn.sum(1)
                 cnt += gn.shape[1]
             else:
@@ -328,34 +346,38 @@ def _unit_pass(net: CPWLNetwork, X: Tensor, biases: list[Tensor], models: list[_
                 av = val[:, ic]  # (B, U, k)
                 ag = grad[:, :, ic]  # (B, n0, U, k)
                 ab = bias[ic]  # (U, k)
-                gn = ag.norm(dim=1)  # (B, U, k)
-                gnv = torch.where(valid.unsqueeze(0), gn, torch.zeros_like(gn))
+                vmask = valid.unsqueeze(0)
+                gn = torch.where(vmask, ag.norm(dim=1), torch.zeros(()))  # (B, U, k)
+                gt = torch.where(vmask, along(ag), torch.zeros(()))
                 nv = valid.sum(1)  # (U,)
-                grad_sum[k] += float(gnv.sum())
-                grad_cnt[k] += int(nv.sum()) * B
-                mass_sum[k] += float(((nv - 1).clamp_min(0).to(_F64).unsqueeze(0) * gnv.sum(-1)).sum()) * cn
+                km1 = (nv - 1).clamp_min(0).to(_F64).unsqueeze(0)
+                acc["grad_sum"][k] += float(gn.sum())
+                acc["dir_sum"][k] += float(gt.sum())
+                acc["count"][k] += int(nv.sum()) * val.shape[0]
+                acc["mass"][k] += float((km1 * gt.sum(-1)).sum())
+                acc["mass_norm"][k] += float((km1 * gn.sum(-1)).sum())
                 # argument j ties with the largest of the others, M_j, where its bias is
                 # b_j + (M_j - z_j); every argmax change is such a tie for two arguments
                 if idx.shape[1] >= 2:
-                    avm = av.masked_fill(~valid.unsqueeze(0), -math.inf)
+                    avm = av.masked_fill(~vmask, -math.inf)
                     top = avm.topk(2, dim=-1).indices  # (B, U, 2)
                     ar = torch.arange(idx.shape[1]).view(1, 1, -1)
                     other = torch.where(ar == top[..., :1], top[..., 1:], top[..., :1])  # (B, U, k)
                     gap = av.gather(-1, other) - av  # M_j - z_j
                     gM = ag.gather(-1, other.unsqueeze(1).expand(-1, n0, -1, -1))
-                    gd = (ag - gM).norm(dim=1)  # (B, U, k)
+                    gd = along(ag - gM)  # (B, U, k)
                     rho = bm.density(ab.unsqueeze(0) + gap)
-                    ok = valid.unsqueeze(0) & (nv >= 2).view(1, -1, 1)
-                    term = torch.where(ok, 0.5 * cn * gd * rho, torch.zeros_like(gd))
-                    cross_sum[k] += float(term.sum())
-                per_point = gnv.sum((1, 2))
-                layer_point_means[k].append(per_point / max(1, int(nv.sum())))
+                    ok = vmask & (nv >= 2).view(1, -1, 1)
+                    term = torch.where(ok, 0.5 * gd * rho, torch.zeros_like(gd))
+                    acc["cross"][k] += float(term.sum())
+                per_point = gn.sum((1, 2))
+                acc["layer_means"][k].append(per_point / max(1, int(nv.sum())))
                 tot += per_point
                 cnt += int(nv.sum())
             return choice_at(node.op, z[:, 0])
 
         with torch.no_grad():
             net.propagate_forms(forms, select)
-        point_totals.append(tot / max(cnt, 1))
-        point_counts += B
-    return grad_sum, grad_cnt, mass_sum, cross_sum, layer_point_means, point_totals, point_counts
+        acc["point_means"].append(tot / max(cnt, 1))
+    acc["points"] = int(X.shape[0])
+    return acc

@@ -59,6 +59,7 @@ import torch
 from torch import Tensor
 
 from ._expected_core import (
+    _as_float_tensor,
     _BiasModel,
     _check_choice,
     _check_int,
@@ -70,7 +71,7 @@ from ._expected_core import (
     _resolve,
     _unit_pass,
 )
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, ShapeError
 from .ir.ops import MaxOp, PiecewiseLinear
 
 __all__ = [
@@ -155,11 +156,14 @@ class LayerConstants:
     grad_norm_max : float
         Largest over points of the layer's mean gradient norm.
     directional_mean : float
-        Mean of ``|dz/dt|`` along random unit directions (isotropic average, exact:
-        :func:`isotropic_factor` times the gradient norm).
+        Mean of ``|dz/dt|``: along the given directions, or along random unit directions
+        (isotropic average, exact: :func:`isotropic_factor` times the gradient norm).
     gradient_mass : float
-        ``sum_u K_u m_u E|dz_u/dt|`` over the layer's units (``m_u`` = arguments), the
-        layer's term of :func:`hanin_rolnick_density` before the factor ``c_bias``.
+        ``E sum_u K_u sum_args |dz/dt|`` over the layer's units (``K_u m_u`` times the
+        mean when every unit has ``m_u`` arguments), the layer's term of
+        :func:`hanin_rolnick_density` before the factor ``c_bias``.
+    gradient_mass_norm : float
+        The same with ``||grad_x z||`` in place of ``|dz/dt|`` (any direction).
     crossing_density : float
         Co-area estimate of the layer's expected breakpoints per unit length,
         ``sum_u sum_k E[|dz_u/dt| rho_b(beta_k - g_u)]`` (see :func:`predict_density`);
@@ -192,13 +196,14 @@ class LayerConstants:
     directional_mean: float
     gradient_mass: float
     crossing_density: float
+    gradient_mass_norm: float = math.nan
 
     def to_dict(self) -> dict:
         """Plain-data form.
 
         Examples
         --------
-        >>> LayerConstants("l", "univariate", 2, 1, 1, 2, 0.0, 1.0, 1.0, 0.4, 1.0, 1.0, 0.6, 1.2, 0.3).to_dict()["width"]
+        >>> LayerConstants("l", "univariate", 2, 1, 1, 2, 0.0, 1.0, 1.0, 0.4, 1.0, 1.0, 0.6, 1.2, 0.3, 2.0).to_dict()["width"]
         2
         """
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -221,7 +226,8 @@ class ComplexityConstants:
         Largest over points of the mean over all units of ``||grad_x z||`` (Tseran-Montufar's
         grid estimator).
     c_grad_directional : float
-        Mean of ``|dz/dt|`` along random unit directions: ``isotropic_factor(n0) * c_grad``.
+        Mean of ``|dz/dt|`` along the given directions, or along random unit directions:
+        then ``isotropic_factor(n0) * c_grad``.
     bias_density : str
         Estimator of the bias density: ``"gaussian"``, ``"uniform"`` or ``"empirical"``.
     input_dim : int
@@ -356,6 +362,7 @@ def estimate_constants(
     seed: int = 0,
     bias_density: str = "gaussian",
     input_shape=None,
+    directions=None,
 ) -> ComplexityConstants:
     """Estimate ``c_bias`` and ``c_grad`` (and the widths, depth, activation complexity) of a model.
 
@@ -385,6 +392,11 @@ def estimate_constants(
     input_shape : tuple of int, optional
         Per-sample input shape of an ``nn.Module`` when neither ``points`` nor ``domain``
         tells it (an MLP's is read from its first ``Linear``).
+    directions : array-like ``(B, n0)``, optional
+        One direction per point (with ``points``): the derivatives ``dz/dt`` along them,
+        e.g. the directions of the lines the points lie on
+        (:meth:`LineDensities.line_samples`). By default the exact average over
+        uniformly random unit directions. Not normalised here.
 
     Returns
     -------
@@ -433,6 +445,17 @@ def estimate_constants(
         X = _flat_points(net, points, "points")
         source = f"{X.shape[0]} given points"
     n0 = net.input_dim
+    D = None
+    if directions is not None:
+        if points is None:
+            raise InvalidParameterError("The 'directions' parameter needs 'points' (one direction per point).")
+        D = _as_float_tensor(directions, "directions").to(_F64)
+        if D.dim() != 2 or tuple(D.shape) != (X.shape[0], n0):
+            raise ShapeError(
+                f"The 'directions' parameter must have shape ({X.shape[0]}, {n0}): one direction per point. "
+                f"Got shape {tuple(D.shape)} instead."
+            )
+        source += ", given directions"
     cn = isotropic_factor(n0)
     biases = _effective_biases(net)
     models = []
@@ -441,7 +464,8 @@ def estimate_constants(
         if isinstance(net.nodes[i].op, MaxOp):
             b = b[torch.unique(net.nodes[i].op.index[net.nodes[i].op.index >= 0].cpu())]
         models.append(_BiasModel(b, bias_density))
-    g_sum, g_cnt, m_sum, c_sum, lpm, totals, P = _unit_pass(net, X, biases, models, cn)
+    acc = _unit_pass(net, X, D, biases, models, cn)
+    P = acc["points"]
     layers = []
     for k, i in enumerate(net.nonlinear_nodes):
         node = net.nodes[i]
@@ -451,7 +475,8 @@ def estimate_constants(
         else:
             K, m = op.group_size - 1, op.group_size
         bm = models[k]
-        cross = c_sum[k] / P if not bm.degenerate else math.nan
+        cross = acc["cross"][k] / P if not bm.degenerate else math.nan
+        cnt = max(acc["count"][k], 1)
         layers.append(
             LayerConstants(
                 name=node.name,
@@ -464,20 +489,21 @@ def estimate_constants(
                 bias_std=bm.std,
                 bias_max_abs=bm.max_abs,
                 c_bias=bm.peak,
-                grad_norm_mean=g_sum[k] / max(g_cnt[k], 1),
-                grad_norm_max=float(torch.cat(lpm[k]).max()),
-                directional_mean=cn * g_sum[k] / max(g_cnt[k], 1),
-                gradient_mass=m_sum[k] / P,
+                grad_norm_mean=acc["grad_sum"][k] / cnt,
+                grad_norm_max=float(torch.cat(acc["layer_means"][k]).max()),
+                directional_mean=acc["dir_sum"][k] / cnt,
+                gradient_mass=acc["mass"][k] / P,
                 crossing_density=cross,
+                gradient_mass_norm=acc["mass_norm"][k] / P,
             )
         )
-    total_cnt = sum(g_cnt)
-    c_grad = sum(g_sum) / max(total_cnt, 1)
+    total_cnt = max(sum(acc["count"]), 1)
+    c_grad = sum(acc["grad_sum"]) / total_cnt
     return ComplexityConstants(
         c_bias=max(layer.c_bias for layer in layers),
         c_grad=c_grad,
-        c_grad_max=float(torch.cat(totals).max()),
-        c_grad_directional=cn * c_grad,
+        c_grad_max=float(torch.cat(acc["point_means"]).max()),
+        c_grad_directional=sum(acc["dir_sum"]) / total_cnt,
         bias_density=bias_density,
         input_dim=n0,
         num_units=net.num_units,
@@ -526,8 +552,8 @@ def hanin_rolnick_density(constants: ComplexityConstants, *, directional: bool =
     ----------
     constants : ComplexityConstants
     directional : bool
-        Use the isotropic directional derivative (the density along random lines) or the
-        full gradient norm (any line).
+        Use the directional derivative (along random lines, or along the directions the
+        constants were estimated with) or the full gradient norm (any line).
     factor : float
         Numerical factor. The derivation below gives 1; Hanin-Rolnick (ICML 2019) write
         ``2 C_grad C_bias`` per codimension for the boundary volume, a factor the
@@ -569,8 +595,10 @@ def hanin_rolnick_density(constants: ComplexityConstants, *, directional: bool =
     factor = _check_positive(factor, "factor")
     if not isinstance(directional, bool):
         raise InvalidParameterError(f"The 'directional' parameter must be a bool. Got {directional!r} instead.")
-    scale = 1.0 if directional else 1.0 / isotropic_factor(constants.input_dim)
-    mass = sum(layer.gradient_mass for layer in constants.layers) * scale
+    if directional:
+        mass = sum(layer.gradient_mass for layer in constants.layers)
+    else:
+        mass = sum(layer.gradient_mass_norm for layer in constants.layers)
     return factor * constants.c_bias * mass
 
 
@@ -1128,6 +1156,29 @@ class LineDensities:
         gen = torch.Generator().manual_seed(_check_seed(seed))
         t = (torch.rand(self.n_lines, per_line, 1, generator=gen, dtype=_F64) - 0.5) * self.length
         return (self.centres.unsqueeze(1) + t * self.directions.unsqueeze(1)).reshape(-1, self.centres.shape[1])
+
+    def line_samples(self, per_line: int = 8, seed: int = 0) -> tuple[Tensor, Tensor]:
+        """Points drawn uniformly along the lines and the direction of each point's line.
+
+        Passing both to :func:`predict_density` (``points=..., directions=...``) makes
+        the prediction average ``|dz/dt|`` over exactly the points and directions the
+        measurement integrates over (on random lines the isotropic average is biased a
+        little: steep directions sweep the line over more of the bias density's tails).
+
+        Returns
+        -------
+        points, directions : Tensor ``(n_lines * per_line, n0)``
+
+        Examples
+        --------
+        >>> import torch
+        >>> d = LineDensities(torch.tensor([1, 3]), 2.0, torch.zeros(2, 1), torch.ones(2, 1), 0, "", 1, 1, (1,))
+        >>> P, D = d.line_samples(3)
+        >>> P.shape, D.shape, bool(torch.equal(P, d.sample_points(3)))
+        (torch.Size([6, 1]), torch.Size([6, 1]), True)
+        """
+        P = self.sample_points(per_line, seed)
+        return P, self.directions.repeat_interleave(_check_int(per_line, "per_line"), dim=0)
 
     def compare(self, prediction: DensityPrediction) -> DensityComparison:
         """Put a prediction next to these measurements; see :func:`compare_densities`.
