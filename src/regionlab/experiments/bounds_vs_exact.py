@@ -60,13 +60,14 @@ class Maxout(nn.Module):
         return self.linear(x).view(-1, self.width, self.rank).amax(-1)
 
 
-ACTIVATIONS = ("relu", "leaky_relu", "hardtanh", "maxout:3")
+ACTIVATIONS = ("relu", "leaky_relu", "hardtanh", "spline:3", "maxout:3")
 
 
 def random_network(activation: str, input_dim: int, widths, *, seed: int = 0) -> nn.Sequential:
     """A float64 network ``input_dim - widths... - 1`` with PyTorch's default initialisation.
 
     ``activation``: ``"relu"``, ``"leaky_relu"`` (slope 0.1), ``"hardtanh"`` (two
+    breakpoints), ``"spline:3"`` (a :class:`~regionlab.CPWLActivation` with three
     breakpoints) or ``"maxout:k"`` (rank-k maxout units).
 
     Examples
@@ -80,6 +81,11 @@ def random_network(activation: str, input_dim: int, widths, *, seed: int = 0) ->
     for w in widths:
         if activation.startswith("maxout:"):
             layers.append(Maxout(fan_in, w, rank=int(activation.split(":")[1])))
+        elif activation == "spline:3":
+            from ..activations import CPWLActivation
+
+            layers.append(nn.Linear(fan_in, w))
+            layers.append(CPWLActivation([-0.5, 0.0, 0.5], [0.1, 1.0, -0.5, 0.8]))
         else:
             layers.append(nn.Linear(fan_in, w))
             layers.append({"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.1), "hardtanh": nn.Hardtanh}[activation]())
@@ -88,12 +94,10 @@ def random_network(activation: str, input_dim: int, widths, *, seed: int = 0) ->
     return nn.Sequential(*layers).double().eval()
 
 
-def _bound_args(activation: str) -> dict:
-    if activation.startswith("maxout:"):
-        return {"activation": "maxout", "rank": int(activation.split(":")[1])}
-    if activation == "hardtanh":
-        return {"activation": "cpwl", "breakpoints": 2}
-    return {"activation": activation}
+def _box(half: float):
+    from ..domains import Box
+
+    return Box([-half, -half], [half, half])
 
 
 def _plane_count(net, input_dim: int, radius: float) -> int:
@@ -197,21 +201,24 @@ class BoundsVsExact(Experiment):
                       lambda: C.extremal_maxout_layer(2, 3, 3), lambda: B.maxout_one_layer(2, [3, 3, 3])))
         out = {}
         for label, kind, build, bound in cases:
-            built = build()
-            net, domain = built if isinstance(built, tuple) else (built, None)
+            c = build()
             target = int(bound())
             if kind == "1d":
-                count = _segment_count(net, [0.0], [1.0])
+                count = _segment_count(c.network, list(c.lower), list(c.upper))
             else:
-                count = _unit_square_count(net, domain)
-            out[label] = {"exact": count, "lower_bound": target}
-            ctx.compare(f"extremal: {label}", paper=target, ours=count, agrees=(count == target),
+                count = _box_count(c.network, c.lower, c.upper)
+            out[label] = {"exact": count, "lower_bound": target, "construction_claims": c.expected_regions}
+            ctx.compare(f"extremal: {label}", paper=target, ours=count, agrees=(count == target == c.expected_regions),
                         note="lower bound attained exactly" if count == target else "lower bound NOT attained")
             ctx.record("extremal", out)
+        lines = ["| construction | lower bound | exact count |", "|---|---|---|"]
+        lines += [f"| {k} | {v['lower_bound']:,} | {v['exact']:,} |" for k, v in out.items()]
+        ctx.section("Extremal constructions (exact engine as the judge)", "\n".join(lines))
 
     # ------------------------------------------------------------ 3. random networks
     def _random(self, ctx: RunContext) -> None:
         from .. import bounds as B
+        from .. import expected as E
 
         quick = ctx.quick
         widths_list = [4, 8] if quick else [4, 8, 16]
@@ -228,23 +235,35 @@ class BoundsVsExact(Experiment):
                     table = B.all_bounds(arch)
                     uppers = {r.name: r.value for r in table.rows if r.kind == "upper" and r.applies}
                     tightest = min(uppers.values())
+                    # the network restricted to a line is a network with one input
+                    arch1 = B.architecture(input_dim=1, widths=arch.widths, activation=arch.activation,
+                                           breakpoints=arch.breakpoints, rank=arch.max_rank)
+                    table1 = B.all_bounds(arch1)
+                    line_upper = min((r for r in table1.applicable if r.kind in ("upper", "exact")), key=lambda r: r.value)
+                    lines = E.density_along_lines(model, 8, length=2 * radius, domain=_box(radius / 2),
+                                                  seed=ctx.seed, progress=False)
+                    line_max = int(lines.regions.max())
                     rows.append({"activation": act, "width": w, "depth": depth, "exact_box": plane,
                                  "uppers": uppers, "tightest_upper": tightest,
-                                 "orders_below": math.log10(tightest / plane)})
+                                 "orders_below": math.log10(tightest / plane),
+                                 "exact_line_max": line_max, "line_upper": line_upper.value,
+                                 "line_upper_name": line_upper.name})
                     ctx.record("random_networks", {"box_radius": radius, "rows": rows})
         self._random_figure(ctx, rows)
-        lines = ["| activation | width | depth | exact regions in [-10,10]² | tightest upper bound | log10(bound/exact) |",
-                 "|---|---|---|---|---|---|"]
+        lines = ["| activation | width | depth | exact regions in [-10,10]² | tightest upper bound | log10(bound/exact) "
+                 "| most regions on 8 lines of length 20 | 1-D upper bound |",
+                 "|---|---|---|---|---|---|---|---|"]
         for r in rows:
             lines.append(f"| {r['activation']} | {r['width']} | {r['depth']} | {r['exact_box']:,} | "
-                         f"{r['tightest_upper']:,} | {r['orders_below']:.1f} |")
+                         f"{r['tightest_upper']:,} | {r['orders_below']:.1f} | {r['exact_line_max']:,} | "
+                         f"{r['line_upper']:,} ({r['line_upper_name']}) |")
         ctx.section("Random networks at PyTorch's default initialisation", "\n".join(lines))
         deep = [r for r in rows if r["depth"] == max(depths) and r["width"] == max(widths_list)]
         gap = min(r["orders_below"] for r in deep)
         ctx.compare("random deepest/widest nets: log10(tightest upper bound / exact count), min over activations",
                     paper="orders of magnitude (bounds.md §9.5)", ours=round(gap, 2), agrees=gap >= 2.0,
                     note="≥ 2 orders of magnitude")
-        ok = all(r["exact_box"] <= r["tightest_upper"] for r in rows)
+        ok = all(r["exact_box"] <= r["tightest_upper"] and r["exact_line_max"] <= r["line_upper"] for r in rows)
         ctx.compare("random nets: every exact count ≤ every upper bound", paper=True, ours=ok, agrees=ok)
 
     def _random_figure(self, ctx: RunContext, rows) -> None:
@@ -282,10 +301,11 @@ class BoundsVsExact(Experiment):
         rows = []
         for depth in depths:
             model = random_network("relu", 2, [width] * depth, seed=ctx.seed)
-            meas = E.density_along_lines(model, n_lines, length=2.0, seed=ctx.seed)
-            pred = E.predict_density(model, seed=ctx.seed)
-            rows.append({"depth": depth, "measured": float(meas.mean), "stderr": float(meas.stderr),
-                         "predicted": float(pred.density)})
+            meas = E.density_along_lines(model, n_lines, length=2.0, seed=ctx.seed, progress=ctx.progress).summary()
+            pred = E.predict_density(model, seed=ctx.seed, bias_density="uniform")  # PyTorch init: uniform biases
+            rows.append({"depth": depth, "measured": meas["breakpoint_density_mean"],
+                         "stderr": meas["breakpoint_density_sem"], "predicted": float(pred.density),
+                         "predicted_upper": float(pred.upper)})
             ctx.record("density_vs_depth", {"width": width, "n_lines": n_lines, "rows": rows})
         d = torch.tensor(depths, dtype=torch.float64)
         y = torch.tensor([r["measured"] for r in rows], dtype=torch.float64)
@@ -298,10 +318,11 @@ class BoundsVsExact(Experiment):
                     agrees=growth <= 1.5 * depths[-1], note="exponential growth would be 2^depth-like")
         ctx.compare("1-D density: linear fit R² (vs log-linear R²)", paper="linear", ours=f"{lin_r2:.3f} ({exp_r2:.3f})",
                     agrees=lin_r2 >= exp_r2 or lin_r2 > 0.95)
-        lines = ["| depth | measured regions / unit length | ± s.e. | predicted (depth × width × K × const) |",
-                 "|---|---|---|---|"]
+        lines = ["| depth | measured breakpoints / unit length | ± s.e. | predicted (co-area estimate) | "
+                 "Hanin–Rolnick-type upper |", "|---|---|---|---|---|"]
         for r in rows:
-            lines.append(f"| {r['depth']} | {r['measured']:.2f} | {r['stderr']:.2f} | {r['predicted']:.2f} |")
+            lines.append(f"| {r['depth']} | {r['measured']:.2f} | {r['stderr']:.2f} | {r['predicted']:.2f} | "
+                         f"{r['predicted_upper']:.2f} |")
         ctx.section("Density of regions along random lines against depth", "\n".join(lines))
         try:
             from .._optional import require
@@ -311,9 +332,10 @@ class BoundsVsExact(Experiment):
             return
         fig, ax = plt.subplots(figsize=(4.5, 3.5))
         ax.errorbar(depths, y.tolist(), yerr=[r["stderr"] for r in rows], fmt="ko-", label="measured (exact 1-D)")
-        ax.plot(depths, [r["predicted"] for r in rows], "b--", label="predicted")
+        ax.plot(depths, [r["predicted"] for r in rows], "b--", label="predicted (co-area)")
+        ax.plot(depths, [r["predicted_upper"] for r in rows], "r:", label="upper (peak bias density)")
         ax.set_xlabel("depth")
-        ax.set_ylabel("regions per unit length")
+        ax.set_ylabel("breakpoints per unit length")
         ax.set_title(f"ReLU, width {width}")
         ax.legend(fontsize=7)
         fig.tight_layout()
@@ -321,13 +343,9 @@ class BoundsVsExact(Experiment):
         plt.close(fig)
 
 
-def _unit_square_count(net, domain) -> int:
+def _box_count(net, lo, hi) -> int:
     import regionlab
 
-    if domain is not None and hasattr(domain, "lower"):
-        lo, hi = domain.lower.tolist(), domain.upper.tolist()
-    else:
-        lo, hi = [0.0, 0.0], [1.0, 1.0]
     part = regionlab.partition_plane(net, [0.0, 0.0], [1.0, 0.0], [0.0, 1.0], (lo[0], hi[0], lo[1], hi[1]),
                                      decision_boundary=False)
     return int(part.num_regions)
