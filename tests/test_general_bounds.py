@@ -468,6 +468,15 @@ def test_no_maxout_network_exceeds_maxout_upper(spec):
     assert 1 <= pieces <= regions <= bound
 
 
+@settings(max_examples=25)
+@given(st.integers(0, 2**31 - 1), st.sampled_from(["gauss", "int"]))
+def test_one_input_two_rank3_units_never_beat_the_construction(seed, mode):
+    """docs/cpwl_bounds.md 5.3: widths [1, 1], k = 3 on a line have at most 7 regions, below maxout_upper (9)."""
+    net = random_maxout_network(seed, 1, [1, 1], 3, mode, frozenset())
+    regions, _ = count_regions(net, 1, [-1e4], [1e4])
+    assert regions <= maxout_lower(1, [1, 1], rank=3) == 7 < maxout_upper(1, [1, 1], rank=3)
+
+
 @settings(max_examples=10)
 @given(st.integers(1, 3), st.lists(st.integers(1, 3), min_size=1, max_size=3), st.integers(0, 1000))
 def test_perturbed_constructions_stay_below_the_upper_bound(K, widths, seed):

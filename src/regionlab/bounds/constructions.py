@@ -254,8 +254,6 @@ def _maxout_fold(q: int, k: int, extras_inside: bool):
         else:
             eps, pool, idx = 1.0, convex, j - n_concave
         groups.append((eps, pool[idx * (k - 1) : (idx + 1) * (k - 1)]))
-    if sum(len(g) for _, g in groups) != len(kinks):  # pragma: no cover - arithmetic of z(q, k)
-        raise AssertionError("maxout fold: kinks left over")
     units = []
     for j, (eps, own) in enumerate(groups):
         own = list(own)
@@ -410,7 +408,6 @@ def _fold_layer_maxout(builder: _Builder, split, k, extras_inside):
     u = 0
     for c, q in enumerate(split):
         for eps, ps, pi in _maxout_fold(q, k, extras_inside):
-            # a unit has k pieces; pad with copies of the first one is never needed: len(ps) == k
             E[u * k : (u + 1) * k, c] = torch.tensor(ps, dtype=_F64)
             e[u * k : (u + 1) * k] = torch.tensor(pi, dtype=_F64)
             S[c, u] = eps
@@ -424,7 +421,7 @@ def _cube(n0):
     return (0.0,) * n0, (1.0,) * n0
 
 
-def _univariate_construction(n0, widths, K, seed, name):
+def _univariate_construction(n0, widths, K, seed):
     builder = _Builder(n0)
     splits = []
     for n in widths[:-1]:
@@ -515,7 +512,7 @@ def sawtooth_network(widths, *, breakpoints: int = 1) -> ExtremalConstruction:
     """
     widths = _widths(widths)
     K = _int(breakpoints, "breakpoints")
-    net, splits = _univariate_construction(1, widths, K, 0, "sawtooth")
+    net, splits = _univariate_construction(1, widths, K, 0)
     return ExtremalConstruction(
         net, *_cube(1), cpwl_lower(1, widths, breakpoints=K), "sawtooth_network", 1, widths, "cpwl", K,
         None, splits, True,
@@ -640,7 +637,7 @@ def folding_network(input_dim: int, widths, *, breakpoints: int = 1, seed: int =
     K = _int(breakpoints, "breakpoints")
     _int(seed, "seed", 0)
     _fold_widths(n0, widths, "folding_network")
-    net, splits = _univariate_construction(n0, widths, K, int(seed), "folding")
+    net, splits = _univariate_construction(n0, widths, K, int(seed))
     return ExtremalConstruction(
         net, *_cube(n0), cpwl_lower(n0, widths, breakpoints=K), "folding_network", n0, widths, "cpwl", K,
         None, splits, True,
