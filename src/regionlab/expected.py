@@ -776,10 +776,11 @@ class DensityPrediction:
     Attributes
     ----------
     density : float
-        The per-unit sum ``sum_l sum_(u in l) sum_k E[|dz_u/dt| rho_b(beta_k - g_u)]``:
-        the co-area estimate of the expected breakpoints per unit length, with the fitted
-        bias density evaluated where each unit's bias would have to be for the unit to
-        switch (a point estimate, not a bound).
+        The per-unit sum ``sum_l sum_(u in l) sum_k E[|dz_u/dt| rho_b(beta_k - g_u)]``
+        (max units: see :func:`predict_density`): the co-area estimate of the expected
+        breakpoints per unit length, with the fitted bias density evaluated where each
+        unit's bias would have to be for the unit to switch (a point estimate, not a
+        bound).
     product_form : float
         ``depth * width * K * constant`` with the mean width ``N / depth``: equal to
         ``density`` when every unit has ``K`` breakpoints.
@@ -862,10 +863,11 @@ def predict_density(model_or_constants, points=None, **kwargs) -> DensityPredict
         A model (its constants are estimated with :func:`estimate_constants`) or
         constants estimated before.
     points : array-like, optional
-        Points for :func:`estimate_constants` (e.g. points on the lines to be measured).
+        Points for :func:`estimate_constants` (e.g. points on the lines to be measured,
+        with ``directions=`` their lines' directions: :meth:`LineDensities.line_samples`).
     **kwargs
         Passed to :func:`estimate_constants` (``n_points``, ``domain``, ``seed``,
-        ``bias_density``, ``input_shape``).
+        ``bias_density``, ``input_shape``, ``directions``).
 
     Returns
     -------
@@ -873,13 +875,24 @@ def predict_density(model_or_constants, points=None, **kwargs) -> DensityPredict
 
     Notes
     -----
-    Each univariate unit contributes ``sum_k E[|dz/dt| rho_b(beta_k - g)]`` (the
-    co-area formula of :func:`hanin_rolnick_density` with the fitted bias density
-    evaluated where the unit switches, instead of its peak); ``E`` averages over the
-    points and, exactly, over isotropic directions. A max unit contributes the same
-    quantity for the difference of its two largest arguments at the point (the nearest
-    competitor, with the density of a difference of two biases), a heuristic: it counts
-    one switch per unit where the upper bound counts every pair.
+    Each univariate unit contributes ``sum_k E[|dz/dt| rho_b(beta_k - g)]``: the co-area
+    formula of :func:`hanin_rolnick_density` with the fitted bias density evaluated
+    where the unit's bias would have to be for it to switch, instead of the density's
+    peak. ``E`` averages over the points, along the given directions or (exactly) over
+    isotropic random directions. With the exact conditional bias density this is the
+    expected number of crossings per unit length, not a bound; for one layer the
+    expected count itself (tested against the closed form).
+
+    A max unit with arguments ``z_j = g_j + b_j`` changes its argmax exactly where some
+    argument meets the largest of the others, ``M_j`` (which does not depend on
+    ``b_j``), and each change is such a meeting for two arguments; the unit contributes
+    ``(1/2) sum_j E[|d(z_j - M_j)/dt| rho_b(b_j + M_j - z_j)]`` (the same co-area
+    argument for each ``b_j``).
+
+    For the network at hand the estimate is the expected count over redraws of each
+    bias from its layer's fitted density, independently given all other parameters
+    (Hanin-Rolnick's assumption A1); how close one network comes to it is what
+    :func:`density_along_lines` measures.
 
     Examples
     --------
