@@ -302,6 +302,38 @@ def test_random_generic_layer_has_exactly_p(n0, n, K, seed):
     assert regions == pieces == c.expected_regions == cpwl_one_layer(n, K, n0) == cpwl_upper(n0, [n], breakpoints=K)
 
 
+@pytest.mark.parametrize(("n0", "n", "K"), [(1, 5, 3), (2, 5, 2), (3, 4, 1)])
+def test_generic_layer_in_a_given_huge_box(n0, n, K):
+    c = generic_layer(n0, n, breakpoints=K, seed=7, radius=1e3)
+    assert c.lower == (-1e3,) * n0 and c.upper == (1e3,) * n0
+    assert count_construction(c)[0] == cpwl_one_layer(n, K, n0)
+
+
+@settings(max_examples=20)
+@given(
+    st.sampled_from([1, 2]),
+    st.lists(st.integers(1, 5), min_size=1, max_size=3),
+    st.integers(1, 4),
+    st.booleans(),
+)
+def test_random_constructions_reach_their_lower_bounds(n0, widths, K, maxout):
+    """Constructions for random architectures (the bound's own width condition enforced)."""
+    widths = [max(w, n0) for w in widths[:-1]] + widths[-1:]
+    if maxout:
+        make = maxout_sawtooth_network if n0 == 1 else maxout_folding_network
+        c = make(widths, rank=K) if n0 == 1 else make(n0, widths, rank=K)
+        bound = maxout_lower(n0, widths, rank=K)
+    else:
+        c = folding_network(n0, widths, breakpoints=K)
+        bound = cpwl_lower(n0, widths, breakpoints=K)
+    if bound > 20_000:
+        return
+    regions, pieces = count_construction(c)
+    assert regions == c.expected_regions == bound
+    if c.distinct_pieces:
+        assert pieces == regions
+
+
 @pytest.mark.parametrize(
     "make",
     [

@@ -774,15 +774,20 @@ def extremal_maxout_layer(input_dim: int, width: int, rank: int, *, seed: int = 
     )
 
 
-def generic_layer(input_dim: int, width: int, *, breakpoints: int = 1, seed: int = 0) -> ExtremalConstruction:
+def generic_layer(
+    input_dim: int, width: int, *, breakpoints: int = 1, seed: int = 0, radius: float | None = None
+) -> ExtremalConstruction:
     """One random layer in general position with ``P(n, K, n0)`` regions in the returned box.
 
     Unit ``i`` has a random unit weight vector, ``K`` random breakpoints and random
     per-unit slopes (a generator seeded with ``seed``); general position is checked on
-    every vertex of the arrangement (redrawn otherwise). The box is the bounding box of
-    all vertices (of a point on every minimal face when ``n < n0``) enlarged by 1 on
-    each side, so every cell of the arrangement meets it: the count there is the
-    maximum ``sum_{j<=n0} C(n, j) K^j`` of :func:`cpwl_upper` for one layer.
+    every vertex of the arrangement (redrawn otherwise). The box contains all vertices
+    (a point on every minimal face when ``n < n0``) in its interior, so every cell of the
+    arrangement meets it: the count there is the maximum ``sum_{j<=n0} C(n, j) K^j`` of
+    :func:`cpwl_upper` for one layer. Without ``radius`` the box is the vertices'
+    bounding box enlarged by 1 on each side; with ``radius`` the arrangement is scaled
+    and centred so that its vertices lie in ``[-0.9 r, 0.9 r]^{n0}`` and the box is
+    ``[-r, r]^{n0}``.
 
     Parameters
     ----------
@@ -794,10 +799,17 @@ def generic_layer(input_dim: int, width: int, *, breakpoints: int = 1, seed: int
         K >= 1.
     seed : int
         Generator seed.
+    radius : float, optional
+        Half-width r > 0 of a given box ``[-r, r]^{n0}`` to place the arrangement in.
 
     Returns
     -------
     ExtremalConstruction
+
+    Raises
+    ------
+    InvalidParameterError
+        For bad numbers, or an arrangement with too many vertices to check.
 
     Examples
     --------
@@ -807,14 +819,25 @@ def generic_layer(input_dim: int, width: int, *, breakpoints: int = 1, seed: int
     ...                                  (c.lower[0], c.upper[0], c.lower[1], c.upper[1]))
     >>> c.expected_regions, part.num_regions  # 1 + 4 * 2 + 6 * 4
     (33, 33)
+    >>> generic_layer(2, 4, radius=1000.0).box
+    Box(2-D, lower=[-1000, -1000], upper=[1000, 1000])
     """
     n0 = _int(input_dim, "input_dim")
     n = _int(width, "width")
     K = _int(breakpoints, "breakpoints")
     gen = torch.Generator().manual_seed(_int(seed, "seed", 0))
+    if radius is not None:
+        if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not 0 < float(radius) < math.inf:
+            raise InvalidParameterError(f"radius must be a positive finite number; got {radius!r}.")
+        radius = float(radius)
     a, t, pts = _general_position(n0, n, K, gen)
-    lo = (pts.amin(0) - 1.0).tolist()
-    hi = (pts.amax(0) + 1.0).tolist()
+    if radius is None:
+        lo = (pts.amin(0) - 1.0).tolist()
+        hi = (pts.amax(0) + 1.0).tolist()
+    else:
+        # similarity into [0.05, 0.95]^n0, then y -> 2 r (y - 1/2): vertices in [-0.9 r, 0.9 r]^n0
+        t = 2.0 * radius * (_into_cube(a, t, pts, margin=0.05) - 0.5 * a.sum(1, keepdim=True))
+        lo, hi = [-radius] * n0, [radius] * n0
     ops = [
         Dense(a.clone(), torch.zeros(n, dtype=_F64)),
         PiecewiseLinear.from_breakpoints(t, _random_slopes(n, K, gen), torch.zeros(n, dtype=_F64)),
