@@ -63,8 +63,13 @@ class Maxout(nn.Module):
 ACTIVATIONS = ("relu", "leaky_relu", "hardtanh", "spline:3", "maxout:3")
 
 
-def random_network(activation: str, input_dim: int, widths, *, seed: int = 0) -> nn.Sequential:
-    """A float64 network ``input_dim - widths... - 1`` with PyTorch's default initialisation.
+def random_network(activation: str, input_dim: int, widths, *, seed: int = 0, init: str = "default") -> nn.Sequential:
+    """A float64 network ``input_dim - widths... - 1``, randomly initialised.
+
+    ``init="default"`` is PyTorch's (uniform weights and biases of scale
+    ``1/sqrt(fan_in)``); ``init="he"`` draws weights from ``N(0, 2/fan_in)`` and biases
+    from ``N(0, 0.1^2)``, the variance-preserving setting of Hanin and Rolnick's
+    experiments.
 
     ``activation``: ``"relu"``, ``"leaky_relu"`` (slope 0.1), ``"hardtanh"`` (two
     breakpoints), ``"spline:3"`` (a :class:`~regionlab.CPWLActivation` with three
@@ -91,7 +96,16 @@ def random_network(activation: str, input_dim: int, widths, *, seed: int = 0) ->
             layers.append({"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.1), "hardtanh": nn.Hardtanh}[activation]())
         fan_in = w
     layers.append(nn.Linear(fan_in, 1))
-    return nn.Sequential(*layers).double().eval()
+    model = nn.Sequential(*layers).double().eval()
+    if init == "he":
+        with torch.no_grad():
+            for mod in model.modules():
+                if isinstance(mod, nn.Linear):
+                    mod.weight.normal_(0.0, math.sqrt(2.0 / mod.in_features))
+                    mod.bias.normal_(0.0, 0.1)
+    elif init != "default":
+        raise ValueError(f"init must be 'default' or 'he', got {init!r}")
+    return model
 
 
 def _box(half: float):
@@ -221,8 +235,8 @@ class BoundsVsExact(Experiment):
         from .. import expected as E
 
         quick = ctx.quick
-        widths_list = [4, 8] if quick else [4, 8, 16]
-        depths = [1, 2, 3] if quick else [1, 2, 3, 4]
+        widths_list = [4, 8] if quick else [4, 8, 16, 32]
+        depths = [1, 2, 3] if quick else [1, 2, 3, 4, 5]
         acts = ("relu", "hardtanh") if quick else ACTIVATIONS
         radius = 10.0
         rows = []
@@ -233,7 +247,7 @@ class BoundsVsExact(Experiment):
                     plane = _plane_count(model, 2, radius)
                     arch = B.architecture(model)
                     table = B.all_bounds(arch)
-                    uppers = {r.name: r.value for r in table.rows if r.kind == "upper" and r.applies}
+                    uppers = {r.name: r.value for r in table.applicable if r.kind in ("upper", "exact")}
                     tightest = min(uppers.values())
                     # the network restricted to a line is a network with one input
                     arch1 = B.architecture(input_dim=1, widths=arch.widths, activation=arch.activation,
@@ -245,7 +259,7 @@ class BoundsVsExact(Experiment):
                     line_max = int(lines.regions.max())
                     rows.append({"activation": act, "width": w, "depth": depth, "exact_box": plane,
                                  "uppers": uppers, "tightest_upper": tightest,
-                                 "orders_below": math.log10(tightest / plane),
+                                 "orders_below": _log10(tightest) - _log10(plane),
                                  "exact_line_max": line_max, "line_upper": line_upper.value,
                                  "line_upper_name": line_upper.name})
                     ctx.record("random_networks", {"box_radius": radius, "rows": rows})
@@ -280,8 +294,11 @@ class BoundsVsExact(Experiment):
             sub = sorted((r for r in rows if r["activation"] == act and r["width"] == w), key=lambda r: r["depth"])
             d = [r["depth"] for r in sub]
             ax.semilogy(d, [r["exact_box"] for r in sub], "ko-", label="exact (box)")
-            for name in sorted(sub[0]["uppers"]):
-                ax.semilogy(d, [r["uppers"][name] for r in sub], "--", label=name)
+            for name in sorted({n for r in sub for n in r["uppers"]}):
+                pts = [(r["depth"], r["uppers"][name]) for r in sub if name in r["uppers"]]
+                # log10 of exact integers: the large bounds overflow no float
+                ax.plot([p[0] for p in pts], [10 ** min(_log10(p[1]), 300) for p in pts], "--", label=name)
+            ax.set_yscale("log")
             ax.set_title(f"{act}, width {w}")
             ax.set_xlabel("depth")
         axes[0][0].set_ylabel("regions")
@@ -296,48 +313,65 @@ class BoundsVsExact(Experiment):
 
         quick = ctx.quick
         width = 8 if quick else 16
-        depths = list(range(1, 5 if quick else 9))
-        n_lines = 20 if quick else 100
-        rows = []
-        for depth in depths:
-            model = random_network("relu", 2, [width] * depth, seed=ctx.seed)
-            meas = E.density_along_lines(model, n_lines, length=2.0, seed=ctx.seed, progress=ctx.progress).summary()
-            pred = E.predict_density(model, seed=ctx.seed, bias_density="uniform")  # PyTorch init: uniform biases
-            rows.append({"depth": depth, "measured": meas["breakpoint_density_mean"],
-                         "stderr": meas["breakpoint_density_sem"], "predicted": float(pred.density),
-                         "predicted_upper": float(pred.upper)})
-            ctx.record("density_vs_depth", {"width": width, "n_lines": n_lines, "rows": rows})
-        d = torch.tensor(depths, dtype=torch.float64)
-        y = torch.tensor([r["measured"] for r in rows], dtype=torch.float64)
-        lin_r2 = _r2(d, y)
-        exp_r2 = _r2(d, torch.log(y))
-        growth = float(y[-1] / y[0])
-        ctx.record("density_fit", {"linear_r2": lin_r2, "log_linear_r2": exp_r2, "last_over_first": growth})
-        ctx.compare(f"1-D density, depth {depths[0]}→{depths[-1]} at width {width}: last/first",
-                    paper=f"≤ {depths[-1]} (linear in depth, Goujon et al.; Hanin–Rolnick)", ours=round(growth, 2),
-                    agrees=growth <= 1.5 * depths[-1], note="exponential growth would be 2^depth-like")
-        ctx.compare("1-D density: linear fit R² (vs log-linear R²)", paper="linear", ours=f"{lin_r2:.3f} ({exp_r2:.3f})",
-                    agrees=lin_r2 >= exp_r2 or lin_r2 > 0.95)
-        lines = ["| depth | measured breakpoints / unit length | ± s.e. | predicted (co-area estimate) | "
-                 "Hanin–Rolnick-type upper |", "|---|---|---|---|---|"]
-        for r in rows:
-            lines.append(f"| {r['depth']} | {r['measured']:.2f} | {r['stderr']:.2f} | {r['predicted']:.2f} | "
-                         f"{r['predicted_upper']:.2f} |")
-        ctx.section("Density of regions along random lines against depth", "\n".join(lines))
+        depths = list(range(1, 5 if quick else 11))
+        n_lines = 20 if quick else 200
+        fits, series = {}, {}
+        for init, bias in (("he", "gaussian"), ("default", "uniform")):
+            rows = []
+            for depth in depths:
+                model = random_network("relu", 2, [width] * depth, seed=ctx.seed, init=init)
+                meas = E.density_along_lines(model, n_lines, length=2.0, seed=ctx.seed, progress=ctx.progress).summary()
+                pred = E.predict_density(model, seed=ctx.seed, bias_density=bias)
+                rows.append({"depth": depth, "measured": meas["breakpoint_density_mean"],
+                             "stderr": meas["breakpoint_density_sem"], "predicted": float(pred.density),
+                             "predicted_upper": float(pred.upper)})
+                series[init] = rows
+                ctx.record("density_vs_depth", {"width": width, "n_lines": n_lines, "line_length": 2.0,
+                                                "inits": series})
+            d = torch.tensor(depths, dtype=torch.float64)
+            y = torch.tensor([r["measured"] for r in rows], dtype=torch.float64)
+            fits[init] = {"linear_r2": _r2(d, y), "exponential_r2": _exp_r2(d, y),
+                          "slope_per_layer": _slope(d, y), "last_over_first": float(y[-1] / y[0])}
+            ctx.record("density_fit", fits)
+        he = fits["he"]
+        L = depths[-1]
+        ctx.compare(f"He init: 1-D density at depth {L} / depth 1 (width {width})",
+                    paper=f"≈ {L} (linear in depth; exponential would be ~2^{L - 1})", ours=round(he["last_over_first"], 2),
+                    agrees=he["last_over_first"] <= 1.5 * L, note="Goujon et al.; Hanin–Rolnick")
+        ctx.compare("He init: R² of a line vs of an exponential through density(depth)", paper="the line fits",
+                    ours=f"{he['linear_r2']:.3f} vs {he['exponential_r2']:.3f}", agrees=he["linear_r2"] >= he["exponential_r2"])
+        dft = fits["default"]
+        ctx.compare(f"PyTorch default init: 1-D density at depth {L} / depth 1", paper=f"≤ {L} (not exponential)",
+                    ours=round(dft["last_over_first"], 2), agrees=dft["last_over_first"] <= 1.5 * L,
+                    note="weights of scale 1/sqrt(fan_in) shrink the signal: the density saturates")
+        for init, rows in series.items():
+            lines = [f"Initialisation: {init}. Width {width}, {n_lines} random lines of length 2 through [-1, 1]², "
+                     "breakpoints per unit length.", "",
+                     "| depth | measured | ± s.e. | predicted (co-area estimate) | Hanin–Rolnick-type upper |",
+                     "|---|---|---|---|---|"]
+            for r in rows:
+                lines.append(f"| {r['depth']} | {r['measured']:.2f} | {r['stderr']:.2f} | {r['predicted']:.2f} | "
+                             f"{r['predicted_upper']:.2f} |")
+            f = fits[init]
+            lines += ["", f"Least-squares line: slope {f['slope_per_layer']:.2f} per layer, R² {f['linear_r2']:.3f}; "
+                          f"exponential fit R² {f['exponential_r2']:.3f} (both measured on the densities themselves)."]
+            ctx.section(f"Density of regions along random lines against depth ({init} init)", "\n".join(lines))
         try:
             from .._optional import require
 
             plt = require("matplotlib.pyplot", "plot", "the bounds-vs-exact figures")
         except ImportError:
             return
-        fig, ax = plt.subplots(figsize=(4.5, 3.5))
-        ax.errorbar(depths, y.tolist(), yerr=[r["stderr"] for r in rows], fmt="ko-", label="measured (exact 1-D)")
-        ax.plot(depths, [r["predicted"] for r in rows], "b--", label="predicted (co-area)")
-        ax.plot(depths, [r["predicted_upper"] for r in rows], "r:", label="upper (peak bias density)")
-        ax.set_xlabel("depth")
-        ax.set_ylabel("breakpoints per unit length")
-        ax.set_title(f"ReLU, width {width}")
-        ax.legend(fontsize=7)
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        for ax, (init, rows) in zip(axes, series.items(), strict=True):
+            ax.errorbar(depths, [r["measured"] for r in rows], yerr=[r["stderr"] for r in rows], fmt="ko-",
+                        label="measured (exact 1-D)")
+            ax.plot(depths, [r["predicted"] for r in rows], "b--", label="predicted (co-area)")
+            ax.plot(depths, [r["predicted_upper"] for r in rows], "r:", label="upper (peak bias density)")
+            ax.set_xlabel("depth")
+            ax.set_ylabel("breakpoints per unit length")
+            ax.set_title(f"ReLU, width {width}, {init} init")
+            ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(ctx.figure_path("density_vs_depth.png", "Exact 1-D density of regions against depth"), dpi=120)
         plt.close(fig)
@@ -349,6 +383,29 @@ def _box_count(net, lo, hi) -> int:
     part = regionlab.partition_plane(net, [0.0, 0.0], [1.0, 0.0], [0.0, 1.0], (lo[0], hi[0], lo[1], hi[1]),
                                      decision_boundary=False)
     return int(part.num_regions)
+
+
+def _log10(n: int) -> float:
+    """log10 of a positive (possibly huge) integer."""
+    n = int(n)
+    digits = len(str(n))
+    if digits <= 300:
+        return math.log10(n)
+    return digits - 1 + math.log10(int(str(n)[:17]) / 10**16)
+
+
+def _slope(x: torch.Tensor, y: torch.Tensor) -> float:
+    xc = x - x.mean()
+    return float((xc * (y - y.mean())).sum() / (xc * xc).sum())
+
+
+def _exp_r2(x: torch.Tensor, y: torch.Tensor) -> float:
+    """R² (on ``y`` itself) of the exponential ``c r^x`` fitted by least squares on ``log y``."""
+    X = torch.stack([torch.ones_like(x), x], 1)
+    coef = torch.linalg.lstsq(X, torch.log(y).unsqueeze(1)).solution.squeeze(1)
+    res = y - torch.exp(X @ coef)
+    tot = ((y - y.mean()) ** 2).sum()
+    return float(1.0 - (res ** 2).sum() / tot) if float(tot) > 0 else 1.0
 
 
 def _r2(x: torch.Tensor, y: torch.Tensor) -> float:
