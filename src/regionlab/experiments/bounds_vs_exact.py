@@ -313,8 +313,8 @@ class BoundsVsExact(Experiment):
 
         quick = ctx.quick
         width = 8 if quick else 16
-        depths = list(range(1, 5 if quick else 11))
-        n_lines = 20 if quick else 200
+        depths = list(range(1, 7 if quick else 11))
+        n_lines = 64 if quick else 200
         fits, series = {}, {}
         for init, bias in (("he", "gaussian"), ("default", "uniform")):
             rows = []
