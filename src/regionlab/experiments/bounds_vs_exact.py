@@ -301,8 +301,8 @@ class BoundsVsExact(Experiment):
             ax.set_yscale("log")
             ax.set_title(f"{act}, width {w}")
             ax.set_xlabel("depth")
+            ax.legend(fontsize=6)
         axes[0][0].set_ylabel("regions")
-        axes[0][-1].legend(fontsize=6)
         fig.tight_layout()
         fig.savefig(ctx.figure_path("random_vs_bounds.png", "Exact counts of random networks (black) and the upper bounds"), dpi=120)
         plt.close(fig)
@@ -368,6 +368,8 @@ class BoundsVsExact(Experiment):
                         label="measured (exact 1-D)")
             ax.plot(depths, [r["predicted"] for r in rows], "b--", label="predicted (co-area)")
             ax.plot(depths, [r["predicted_upper"] for r in rows], "r:", label="upper (peak bias density)")
+            top = max(max(r["measured"] + r["stderr"], r["predicted"]) for r in rows)
+            ax.set_ylim(0, 1.6 * top)  # the upper bound may run off the top: the measured line is the point
             ax.set_xlabel("depth")
             ax.set_ylabel("breakpoints per unit length")
             ax.set_title(f"ReLU, width {width}, {init} init")
