@@ -33,9 +33,9 @@ def parse_widths(text: str) -> tuple[int, ...]:
     >>> parse_widths("8,8,8")
     (8, 8, 8)
     """
-    items = [s.strip() for s in str(text).replace("x", ",").split(",") if s.strip()]
+    items = [s.strip() for s in str(text).split(",")]
     try:
-        widths = tuple(int(s) for s in items)
+        widths = tuple(int(s) for s in items)  # an empty item (8,,8 or 8,) is an error too
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers like 8,8,8, got {text!r}") from None
     if not widths or any(w <= 0 for w in widths):
