@@ -33,11 +33,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from ._common import Architecture, architecture, cpwl_one_layer, zaslavsky
+from ._common import Architecture, architecture, cpwl_one_layer, dimension_caps, zaslavsky
 from ._conv import conv_first_layer
 from ._maxout import maxout_montufar2014_one_layer, maxout_one_layer, maxout_serra_upper
 from ._relu import (
-    dimension_caps,
     hinz_upper,
     montufar2014_lower,
     montufar2017_upper,

@@ -26,6 +26,7 @@ __all__ = [
     "zaslavsky",
     "cpwl_one_layer",
     "as_architecture",
+    "dimension_caps",
 ]
 
 #: canonical activation names of an :class:`Architecture`
@@ -306,6 +307,38 @@ def as_architecture(arch, widths=None, **overrides) -> Architecture:
         max_rank=fields["max_rank"],
         ranks=None if fields["ranks"] is None else tuple(fields["ranks"]),
     )
+
+
+def dimension_caps(arch, widths=None) -> tuple[int, ...]:
+    """The dimension caps d_l = min(n0, n_1, ..., n_{l-1}) of every layer.
+
+    After layer l - 1 every region's image lies in an affine space of dimension at most
+    d_l, so layer l can cut it into at most Z(n_l, d_l) pieces (Montufar 2017).
+
+    Parameters
+    ----------
+    arch : Architecture or int
+        An :class:`Architecture`, or the input dimension n0 followed by ``widths``.
+    widths : sequence of int, optional
+        Hidden widths when ``arch`` is an int.
+
+    Returns
+    -------
+    tuple of int
+        (d_1, ..., d_L), with d_1 = n0.
+
+    Examples
+    --------
+    >>> dimension_caps(3, [2, 4, 1, 5])
+    (3, 2, 2, 1)
+    """
+    a = as_architecture(arch, widths)
+    caps, d = [], a.input_dim
+    for n in a.widths:
+        caps.append(d)
+        d = min(d, n)
+    return tuple(caps)
+
 
 
 # ------------------------------------------------------------------ reading models

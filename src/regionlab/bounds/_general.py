@@ -28,7 +28,7 @@ import math
 import numbers
 
 from ..errors import BoundNotApplicableError, InvalidParameterError
-from ._common import Architecture, as_architecture, cpwl_one_layer
+from ._common import Architecture, as_architecture, cpwl_one_layer, dimension_caps
 
 __all__ = [
     "cpwl_upper",
@@ -78,15 +78,6 @@ def _maxout_arch(arch, widths, rank) -> tuple[Architecture, int]:
             )
         return a, int(a.max_rank)
     return a, _positive_int(rank, "rank")
-
-
-def _dimension_caps(a: Architecture) -> tuple[int, ...]:
-    """``d_l = min(n0, n_1, ..., n_{l-1})``: the rank of layer l's pre-activations on a region."""
-    caps, d = [], a.input_dim
-    for n in a.widths:
-        caps.append(d)
-        d = min(d, n)
-    return tuple(caps)
 
 
 def maxout_fold_pieces(units: int, rank: int) -> int:
@@ -259,7 +250,7 @@ def cpwl_upper(arch, widths=None, *, breakpoints: int | None = None) -> int:
     50653
     """
     a, K = _cpwl_arch(arch, widths, breakpoints)
-    return math.prod(cpwl_one_layer(n, K, d) for n, d in zip(a.widths, _dimension_caps(a), strict=True))
+    return math.prod(cpwl_one_layer(n, K, d) for n, d in zip(a.widths, dimension_caps(a), strict=True))
 
 
 def maxout_upper(arch, widths=None, *, rank: int | None = None) -> int:
@@ -296,7 +287,7 @@ def maxout_upper(arch, widths=None, *, rank: int | None = None) -> int:
     129
     """
     a, k = _maxout_arch(arch, widths, rank)
-    return math.prod(cpwl_one_layer(n, k - 1, d) for n, d in zip(a.widths, _dimension_caps(a), strict=True))
+    return math.prod(cpwl_one_layer(n, k - 1, d) for n, d in zip(a.widths, dimension_caps(a), strict=True))
 
 
 def _fold_condition(a: Architecture, what: str) -> None:

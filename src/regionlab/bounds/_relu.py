@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from ..errors import BoundNotApplicableError, InvalidParameterError
-from ._common import Architecture, _int, as_architecture, zaslavsky
+from ._common import Architecture, _int, as_architecture, dimension_caps, zaslavsky
 
 __all__ = [
     "montufar2014_lower",
@@ -30,7 +30,6 @@ __all__ = [
     "hinz_upper",
     "serra_gamma",
     "trivial_upper",
-    "dimension_caps",
 ]
 
 #: largest number of index tuples :func:`serra_upper_enumerated` walks
@@ -48,37 +47,6 @@ _RELU_ONLY = (
     "For leaky ReLU use montufar2017_upper; for K-breakpoint activations cpwl_upper/cpwl_lower; "
     "for maxout maxout_serra_upper/maxout_upper."
 )
-
-
-def dimension_caps(arch, widths=None) -> tuple[int, ...]:
-    """The dimension caps d_l = min(n0, n_1, ..., n_{l-1}) of every layer.
-
-    After layer l - 1 every region's image lies in an affine space of dimension at most
-    d_l, so layer l can cut it into at most Z(n_l, d_l) pieces (Montufar 2017).
-
-    Parameters
-    ----------
-    arch : Architecture or int
-        An :class:`Architecture`, or the input dimension n0 followed by ``widths``.
-    widths : sequence of int, optional
-        Hidden widths when ``arch`` is an int.
-
-    Returns
-    -------
-    tuple of int
-        (d_1, ..., d_L), with d_1 = n0.
-
-    Examples
-    --------
-    >>> dimension_caps(3, [2, 4, 1, 5])
-    (3, 2, 2, 1)
-    """
-    a = as_architecture(arch, widths)
-    caps, d = [], a.input_dim
-    for n in a.widths:
-        caps.append(d)
-        d = min(d, n)
-    return tuple(caps)
 
 
 def montufar2014_lower(arch, widths=None) -> int:
