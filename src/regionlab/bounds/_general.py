@@ -25,10 +25,9 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 
 from ..errors import BoundNotApplicableError, InvalidParameterError
-from ._common import Architecture, as_architecture, cpwl_one_layer, dimension_caps
+from ._common import Architecture, _int, as_architecture, cpwl_one_layer, dimension_caps
 
 __all__ = [
     "cpwl_upper",
@@ -44,12 +43,7 @@ __all__ = [
 
 
 def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidParameterError(f"{name} must be an integer; got {value!r}. Pass a whole number.")
-    value = int(value)
-    if value < minimum:
-        raise InvalidParameterError(f"{name} must be >= {minimum}; got {value}.")
-    return value
+    return _int(value, name, minimum=minimum)
 
 
 def _cpwl_arch(arch, widths, breakpoints) -> tuple[Architecture, int]:

@@ -40,6 +40,7 @@ import torch
 
 from ..errors import BoundNotApplicableError, InvalidParameterError
 from ..ir import CPWLNetwork, Dense, MaxOp, PiecewiseLinear
+from ._common import _int as _common_int
 from ._common import cpwl_one_layer
 from ._general import cpwl_lower, fold_split, maxout_fold_pieces, maxout_lower
 
@@ -158,12 +159,7 @@ class ExtremalConstruction:
 
 
 def _int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidParameterError(f"{name} must be an integer; got {value!r}. Pass a whole number.")
-    value = int(value)
-    if value < minimum:
-        raise InvalidParameterError(f"{name} must be >= {minimum}; got {value}.")
-    return value
+    return _common_int(value, name, minimum=minimum)
 
 
 def _widths(widths):
