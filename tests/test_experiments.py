@@ -122,7 +122,8 @@ def test_bounds_vs_exact_quick(tmp_path):
     bad = [c for c in res.comparisons if c.agrees is False]
     assert not bad, bad
     # every part ran and reported
-    assert {"worked_values", "extremal", "random_networks", "density_vs_depth"} <= set(doc["results"])
+    assert {"worked_values", "extremal", "random_networks", "density_vs_depth",
+            "tseran_montufar_reference_run"} <= set(doc["results"])
     extremal = doc["results"]["extremal"]
     assert extremal and all(v["exact"] == v["lower_bound"] for v in extremal.values())
     for r in doc["results"]["random_networks"]["rows"]:
