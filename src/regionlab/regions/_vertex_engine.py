@@ -35,11 +35,14 @@ def popcount(x: Tensor) -> Tensor:
     return ((x * 0x0101010101010101) >> 56) & 0xFF
 
 
-def _bits_of(slot: Tensor, W: int) -> Tensor:
-    """One-hot bitmasks ``(..., W)`` of facet slots ``slot``."""
-    words = torch.arange(W, device=slot.device)
-    one = torch.ones((), dtype=torch.long, device=slot.device)
-    return torch.where((slot // WORD).unsqueeze(-1) == words, one << (slot % WORD).unsqueeze(-1), torch.zeros_like(one))
+def _at_least(bits: Tensor, m: int) -> Tensor:
+    """Whether each row of bitmasks ``(M, W)`` has at least ``m`` bits set."""
+    if bits.shape[1] != 1 or m > 8:
+        return popcount(bits).sum(-1) >= m
+    x = bits.squeeze(1)
+    for _ in range(m - 1):
+        x = x & (x - 1)  # clears the lowest set bit
+    return x != 0 if m > 0 else torch.ones_like(x, dtype=torch.bool)
 
 
 def unpack(bits: Tensor, F: int) -> Tensor:
@@ -96,6 +99,7 @@ class _Carry(dict):
 
 
 _FIELDS = ("V", "nv", "H", "nf", "fu", "inc")
+_HFIELDS = ("H", "nf", "fu")
 
 
 class PolyState:
@@ -161,26 +165,20 @@ class PolyState:
         if W > self.inc.shape[2]:
             self.inc = torch.cat([self.inc, self.inc.new_zeros(R, self.inc.shape[1], W - self.inc.shape[2])], 2)
 
-    def _set_rows(self, idx: Tensor, V: Tensor, nv: Tensor, inc: Tensor) -> None:
-        Vm = self.V.shape[1]
-        if V.shape[1] > Vm:
-            extra = V.shape[1] - Vm
-            R = self.num
-            self.V = torch.cat([self.V, self.V.new_zeros(R, extra, self.k)], 1)
-            self.inc = torch.cat([self.inc, self.inc.new_zeros(R, extra, self.inc.shape[2])], 1)
-            Vm = V.shape[1]
-        self.V[idx] = 0
-        self.V[idx, : V.shape[1]] = V
-        self.inc[idx] = 0
-        self.inc[idx, : V.shape[1]] = inc
-        self.nv[idx] = nv
+    def _widen(self, Vo: int) -> None:
+        """Room for ``Vo`` vertices per polytope; new slots repeat vertex 0 (see ``cut``)."""
+        extra = Vo - self.V.shape[1]
+        if extra <= 0:
+            return
+        V = self.V
+        self.V = torch.cat([V, V[:, :1].expand(-1, extra, -1)], 1)
+        self.inc = torch.cat([self.inc, self.inc.new_zeros(V.shape[0], extra, self.inc.shape[2])], 1)
 
-    def append(self, src: Tensor) -> Tensor:
-        """Append copies of polytopes ``src`` (with their carried tensors); return the new ids."""
-        R, m = self.n, src.shape[0]
-        need = R + m
+    def _room(self, need: int) -> None:
+        """Row capacity for ``need`` polytopes (geometric growth: amortised O(1) appends)."""
+        R = self.n
 
-        def room(t, fill=0):
+        def grown(t, fill=0):
             if t.shape[0] >= need:
                 return t
             buf = t.new_full((max(need, 2 * t.shape[0], 16), *t.shape[1:]), fill)
@@ -188,13 +186,23 @@ class PolyState:
             return buf
 
         for name in _FIELDS:
-            t = room(getattr(self, "_" + name), -2 if name == "fu" else 0)
-            t[R:need] = t[src]
-            setattr(self, "_" + name, t)
+            setattr(self, "_" + name, grown(getattr(self, "_" + name), -2 if name == "fu" else 0))
         for name, t in list(self.carry.buffers()):
-            t = room(t)
+            self.carry.set_buffer(name, grown(t))
+
+    def append(self, src: Tensor, geometry: bool = True) -> Tensor:
+        """Append copies of polytopes ``src`` (with their carried tensors); return the new ids.
+
+        Without ``geometry`` the vertices and incidences are left for the caller to write.
+        """
+        R, m = self.n, src.shape[0]
+        need = R + m
+        self._room(need)
+        for name in _FIELDS if geometry else _HFIELDS:
+            t = getattr(self, "_" + name)
             t[R:need] = t[src]
-            self.carry.set_buffer(name, t)
+        for _, t in self.carry.buffers():
+            t[R:need] = t[src]
         self.n = need
         return torch.arange(R, need, device=src.device)
 
@@ -226,7 +234,9 @@ class PolyState:
 
     def values(self, idx: Tensor, g: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         """Values ``g . v + c`` at the vertices of polytopes ``idx`` and their tolerances."""
-        P = self.V[idx]
+        return self._values(self.V[idx], g, c)
+
+    def _values(self, P: Tensor, g: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         vals = torch.baddbmm(c.view(-1, 1, 1), P, g.unsqueeze(-1)).squeeze(-1)
         tol = torch.baddbmm(c.abs().view(-1, 1, 1), P.abs(), g.abs().unsqueeze(-1)).squeeze(-1).mul_(self.atol).add_(self.atol)
         return vals, tol
@@ -237,10 +247,15 @@ class PolyState:
         With ``keep_negative`` the other part is appended (its new ids are returned), else
         it is discarded (a clip). Every polytope of ``S`` must have a vertex strictly on
         the positive side, and, for a split, one strictly on the negative side.
+
+        Padding invariant: vertex slots past ``nv`` repeat the polytope's vertex 0 (so
+        that a max or min over all slots is one over the vertices) and have no incidence
+        bits (so that they are never inside a face in the edge test).
         """
         dev = S.device
         k = self.k
-        vals, tol = self.values(S, g, c)
+        P = self.V[S]
+        vals, tol = self._values(P, g, c)
         Vm = vals.shape[1]
         valid = torch.arange(Vm, device=dev) < self.nv[S].unsqueeze(1)
         pos = valid & (vals > tol)
@@ -248,85 +263,105 @@ class PolyState:
         ok = pos.any(1) & neg.any(1)
         if not bool(ok.all()):
             # a borderline polytope the caller's test saw cut: nothing to cut here
-            S, g, c, unit, vals, tol = S[ok], g[ok], c[ok], unit[ok], vals[ok], tol[ok]
+            S, g, c, unit, vals, tol, P = S[ok], g[ok], c[ok], unit[ok], vals[ok], tol[ok], P[ok]
             valid, pos, neg = valid[ok], pos[ok], neg[ok]
             if S.numel() == 0:
                 return S
         n = S.shape[0]
-        P = self.V[S]
-        zer = valid & ~pos & ~neg
+        P = P.reshape(n * Vm, k)
+        zer = valid & ~(pos | neg)
         # a new half-space slot per polytope
         slot = self.nf[S]
         self._ensure_slots(int(slot.max()) + 1)
         W = self.inc.shape[2]
-        bits = self.inc[S][:, :Vm]  # (n, Vm, W)
-        newbit = _bits_of(slot, W)  # (n, W)
+        bits = self.inc[S]  # (n, Vm, W)
+        if W == 1:
+            newbit = (1 << slot).unsqueeze(1)  # (n, 1)
+        else:
+            newbit = bits.new_zeros(n, W).scatter_(1, (slot // WORD).unsqueeze(1), (1 << (slot % WORD)).unsqueeze(1))
         # crossing edges: + and - vertices with no third vertex on all their common facets
-        s_i, i, j = (pos.unsqueeze(2) & neg.unsqueeze(1)).nonzero(as_tuple=True)
-        common = bits[s_i, i] & bits[s_i, j]  # (M, W)
+        pr = (pos.unsqueeze(2) & neg.unsqueeze(1)).view(n * Vm, Vm).nonzero()  # rows (s * Vm + i, j), sorted
+        fi = pr[:, 0]
+        fj = fi - fi % Vm + pr[:, 1]
+        bflat = bits.view(n * Vm, W)
+        common = bflat[fi] & bflat[fj]  # (M, W)
         # an edge lies on at least k - 1 common half-spaces: a cheap filter before the
         # combinatorial test
-        enough = popcount(common).sum(-1) >= k - 1
-        s_i, i, j, common = s_i[enough], i[enough], j[enough], common[enough]
+        keep = _at_least(common, k - 1).nonzero().squeeze(1)
+        fi, fj, common = fi[keep], fj[keep], common[keep]
+        s_i = fi // Vm
         M = s_i.shape[0]
         edge = torch.empty(M, dtype=torch.bool, device=dev)
-        blk = max(1, (1 << 21) // max(1, Vm * bits.shape[2]))  # bounded memory for (M, Vm, W)
+        blk = max(1, (1 << 21) // max(1, Vm * W))  # bounded memory for (M, Vm, W)
+        nbits = ~bits
         for m0 in range(0, M, blk):
             sl = slice(m0, m0 + blk)
             si = s_i[sl]
-            inside = ((common[sl].unsqueeze(1) & ~bits[si]) == 0).all(-1) & valid[si]
-            ar = torch.arange(si.shape[0], device=dev)
-            inside[ar, i[sl]] = False
-            inside[ar, j[sl]] = False
-            edge[sl] = ~inside.any(1)
-        s_i, i, j, common = s_i[edge], i[edge], j[edge], common[edge]
-        vi, vj = vals[s_i, i], vals[s_i, j]
+            # i and j themselves are inside; padding slots never are (no bits, and an
+            # edge has k - 1 >= 1 common bits), save for k = 1
+            inside = (common[sl].unsqueeze(1) & nbits[si]) == 0
+            inside = inside.squeeze(-1) if W == 1 else inside.all(-1)
+            if k < 2:
+                inside &= valid[si]
+            edge[sl] = inside.sum(1) == 2
+        keep = edge.nonzero().squeeze(1)
+        fi, fj, common, s_i = fi[keep], fj[keep], common[keep], s_i[keep]
+        M = s_i.shape[0]
+        vflat = vals.view(-1)
+        vi, vj = vflat[fi], vflat[fj]
         t = (vi / (vi - vj)).unsqueeze(1)
-        X = torch.lerp(P[s_i, i], P[s_i, j], t)
+        X = torch.lerp(P[fi], P[fj], t)
         Xbits = common | newbit[s_i]
         nX = torch.bincount(s_i, minlength=n)
-        zbits = bits | (newbit.unsqueeze(1) * zer.unsqueeze(-1))
+        zbits = bits | torch.where(zer.unsqueeze(-1), newbit.unsqueeze(1), 0)
         # new vertices' rank within their polytope (s_i is sorted)
-        xrank = torch.arange(s_i.shape[0], device=dev) - (nX.cumsum(0) - nX)[s_i]
+        xrank = torch.arange(M, device=dev) - (nX.cumsum(0) - nX)[s_i]
 
-        def assemble(keep):
-            cnt = keep.sum(1)
-            tot = cnt + nX
-            Vo = max(1, int(tot.max()))
-            Vout = P.new_zeros(n, Vo, k)
-            Iout = bits.new_zeros(n, Vo, W)
-            posn = keep.long().cumsum(1) - 1
-            r, q = keep.nonzero(as_tuple=True)
-            Vout[r, posn[r, q]] = P[r, q]
-            Iout[r, posn[r, q]] = zbits[r, q]
-            xp = cnt[s_i] + xrank
-            Vout[s_i, xp] = X
-            Iout[s_i, xp] = Xbits
-            return Vout, tot, Iout
-
-        new_ids = None
-        gn = g.norm(dim=1, keepdim=True)
+        # both parts at once: rows [positive parts; negative parts], each the kept old
+        # vertices in order, then the new ones, as indices into [old vertices; new vertices]
+        sides = 2 if keep_negative else 1
+        keepv = torch.cat([pos | zer, neg | zer]) if keep_negative else pos | zer  # (sides * n, Vm)
+        cnt = keepv.sum(1)
+        tot = cnt + nX.repeat(sides)
+        Vo = max(Vm, int(tot.max()))
+        rr, qq = keepv.nonzero(as_tuple=True)
+        mp = torch.full((sides * n, Vo), -1, dtype=torch.long, device=dev)
+        mp[rr, torch.arange(rr.shape[0], device=dev) - (cnt.cumsum(0) - cnt)[rr]] = (rr % n) * Vm + qq
+        src_x = torch.arange(n * Vm, n * Vm + M, device=dev)
         if keep_negative:
-            Vn, nn_, In = assemble(neg | zer)
-            new_ids = self.append(S)
-            self._set_rows(new_ids, Vn, nn_, In)
-            rowN = torch.cat([g / gn, -c.unsqueeze(1) / gn], 1)
-            self.H[new_ids, slot] = rowN
-            self.fu[new_ids, slot] = unit
-            self.nf[new_ids] = slot + 1
-        Vp, np_, Ip = assemble(pos | zer)
-        self._set_rows(S, Vp, np_, Ip)
-        rowP = torch.cat([-g / gn, c.unsqueeze(1) / gn], 1)
-        self.H[S, slot] = rowP
-        self.fu[S, slot] = unit
-        self.nf[S] = slot + 1
+            xs = torch.cat([s_i, s_i + n])
+            mp[xs, cnt[xs] + xrank.repeat(2)] = src_x.repeat(2)
+        else:
+            mp[s_i, cnt[s_i] + xrank] = src_x
+        pad = mp < 0
+        Vout = torch.cat([P, X]).index_select(0, torch.where(pad, mp[:, :1], mp).view(-1)).view(-1, Vo, k)
+        Bsrc = torch.cat([zbits.view(n * Vm, W), Xbits, bits.new_zeros(1, W)])
+        Iout = Bsrc.index_select(0, torch.where(pad, n * Vm + M, mp).view(-1)).view(-1, Vo, W)
+
+        self._widen(Vo)
+        gn = g.norm(dim=1, keepdim=True)
+        rowN = torch.cat([g, -c.unsqueeze(1)], 1) / gn
+        if keep_negative:
+            new_ids = self.append(S, geometry=False)
+            rows = torch.cat([S, new_ids])
+            Hrow = torch.cat([-rowN, rowN])
+            slot, unit = slot.repeat(2), unit.repeat(2)
+        else:
+            new_ids = None
+            rows, Hrow = S, -rowN
+        self._V[rows] = Vout
+        self._inc[rows] = Iout
+        self._nv[rows] = tot
+        self._H[rows, slot] = Hrow
+        self._fu[rows, slot] = unit
+        self._nf[rows] = slot + 1
         return new_ids
 
     def vertex_mean(self, idx: Tensor | None = None) -> Tensor:
         V = self.V if idx is None else self.V[idx]
         nv = self.nv if idx is None else self.nv[idx]
         valid = (torch.arange(V.shape[1], device=V.device) < nv.unsqueeze(1)).unsqueeze(-1)
-        return (V * valid).sum(1) / nv.clamp_min(1).unsqueeze(1).to(V.dtype)
+        return torch.where(valid, V, 0.0).sum(1) / nv.clamp_min(1).unsqueeze(1).to(V.dtype)
 
 
 # ---------------------------------------------------------------------- refinement
@@ -351,19 +386,27 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     base = torch.zeros((R, U), dtype=torch.int16, device=dev)
     on_code = torch.zeros((R, U), dtype=torch.int16, device=dev)
     crossing = torch.zeros((R, U, K), dtype=torch.bool, device=dev)
-    step = max(1, (1 << 21) // max(1, Vm * U))  # bounded memory for the (R, Vm, U) values
+    zero_levels = bool((bp == 0).all())  # ReLU-like: v = lin and tol = mag * atol + atol exactly
+    # Vertex slots past nv repeat vertex 0 (PolyState.cut), so a max or min over all slots
+    # is one over the vertices; and fl(v - tol) > 0 iff v > tol, fl(v + tol) < 0 iff
+    # v < -tol (exact sign of a rounded sum), so these tests are the per-vertex ones.
+    step = max(1, (1 << 18) // max(1, Vm * U))  # cache-sized blocks of the (R, Vm, U) values
     for s0 in range(0, R, step):
         sl = slice(s0, s0 + step)
         Vb, zb = state.V[sl], z[sl]
-        valid = (torch.arange(Vm, device=dev) < state.nv[sl].unsqueeze(1)).unsqueeze(-1)  # (n, Vm, 1)
         lin = torch.baddbmm(zb[:, 0:1, :], Vb, zb[:, 1:, :])  # (n, Vm, U)
         mag = torch.baddbmm(zb[:, 0:1, :].abs(), Vb.abs(), zb[:, 1:, :].abs())
+        if zero_levels:
+            mag.mul_(state.atol).add_(state.atol)
         for j in range(K):
             t = bp[:, j]
-            v = lin - t
-            tol = (mag + t.abs()).mul_(state.atol).add_(state.atol)
-            p = ((v > tol) & valid).any(1)
-            q = ((v < -tol) & valid).any(1)
+            if zero_levels:
+                v, tol = lin, mag
+            else:
+                v = lin - t
+                tol = (mag + t.abs()).mul_(state.atol).add_(state.atol)
+            p = torch.sub(v, tol).amax(1) > 0
+            q = torch.add(v, tol).amin(1) < 0
             base[sl] += (p & ~q).to(torch.int16)
             on = ~p & ~q
             oc = on_code[sl]
@@ -377,33 +420,38 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     start = ct.cumsum(0) - ct
     g_line = z[r_idx, 1:, u_idx]  # (L, k)
     c_line = z[r_idx, 0, u_idx] - bp[u_idx, j_idx]
+    g_abs, c_abs = g_line.abs(), c_line.abs()
     unit_line = u_idx + unit_offset
+    # each fragment walks through its parent's lines [cur, end)
     state.carry["par"] = torch.arange(R, device=dev)
-    state.carry["ptr"] = torch.zeros(R, dtype=torch.long, device=dev)
+    state.carry["cur"] = start.clone()
+    state.carry["end"] = start + ct
+    steps = torch.arange(4 * WINDOW, device=dev)
     while r_idx.numel():
-        par, ptr = state.carry["par"], state.carry["ptr"]
-        act = (ptr < ct[par]).nonzero().squeeze(1)
+        cur, end = state.carry["cur"], state.carry["end"]
+        act = (cur < end).nonzero().squeeze(1)
         if act.numel() == 0:
             break
-        pr, p0 = par[act], ptr[act]
-        Wn = WINDOW if int((ct[pr] - p0).max()) <= 8 * WINDOW else 4 * WINDOW
-        pos_w = p0.unsqueeze(1) + torch.arange(Wn, device=dev)
-        valid_w = pos_w < ct[pr].unsqueeze(1)
-        li = torch.where(valid_w, start[pr].unsqueeze(1) + pos_w, torch.zeros_like(pos_w))
-        g, c = g_line[li], c_line[li]  # (A, Wn, k), (A, Wn)
+        c0, e0 = cur[act], end[act]
+        Wn = WINDOW if int((e0 - c0).max()) <= 8 * WINDOW else 4 * WINDOW
+        li = c0.unsqueeze(1) + steps[:Wn]
+        valid_w = li < e0.unsqueeze(1)
+        li = torch.where(valid_w, li, 0)
         Pa = state.V[act]
-        vm = (torch.arange(Pa.shape[1], device=dev) < state.nv[act].unsqueeze(1)).unsqueeze(1)  # (A, 1, Vm)
-        vals = torch.baddbmm(c.unsqueeze(-1), g, Pa.transpose(1, 2))  # (A, Wn, Vm)
-        tol = torch.baddbmm(c.abs().unsqueeze(-1), g.abs(), Pa.abs().transpose(1, 2)).mul_(state.atol).add_(state.atol)
-        cross = ((vals > tol) & vm).any(-1) & ((vals < -tol) & vm).any(-1) & valid_w
+        Pt = Pa.transpose(1, 2)
+        vals = torch.baddbmm(c_line[li].unsqueeze(-1), g_line[li], Pt)  # (A, Wn, Vm)
+        tol = torch.baddbmm(c_abs[li].unsqueeze(-1), g_abs[li], Pt.abs()).mul_(state.atol).add_(state.atol)
+        cross = (torch.sub(vals, tol).amax(-1) > 0) & (torch.add(vals, tol).amin(-1) < 0) & valid_w
         any_cross = cross.any(1)
-        first = torch.where(any_cross, cross.to(torch.int8).argmax(1), Wn)
-        ptr[act] = p0 + torch.where(any_cross, first + 1, valid_w.sum(1))
-        if bool(any_cross.any()):
-            sel = any_cross.nonzero().squeeze(1)
+        first = torch.where(any_cross, cross.to(torch.int8).argmax(1), Wn - 1)
+        # past the first crossing line, or past the window (at most to the end)
+        cur[act] = torch.minimum(c0 + first + 1, e0)
+        sel = any_cross.nonzero().squeeze(1)
+        if sel.numel():
             lsel = li[sel, first[sel]]
             state.cut(act[sel], g_line[lsel], c_line[lsel], unit_line[lsel])
-    state.carry.pop("ptr")
+    state.carry.pop("cur")
+    state.carry.pop("end")
     par = state.carry.pop("par")
     F = par.shape[0]
     choice = base[par]

@@ -383,10 +383,15 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
         return empty, cert
     nb_parts, inside_parts = [], []
     block = 1 << 15  # facets per block: bounded memory for the per-unit values
+    forms = None
+    if pre_parts is not None and len(pre_parts):
+        # one gather and one batched product per block for all layers
+        forms = pre_parts[0] if len(pre_parts) == 1 else torch.cat(pre_parts, 2)
+    tables = _unit_tables(net)
     for f0 in range(0, netf.numel(), block):
         f = netf[f0:f0 + block]
         nb_b, inside_b = _cross_block(net, domain, raw, numerics, facet_points[f], raw.A[f], owner[f],
-                                      raw.facet_unit[f], pre_parts)
+                                      raw.facet_unit[f], forms, tables)
         nb_parts.append(nb_b)
         inside_parts.append(inside_b)
     nb, inside = torch.cat(nb_parts), torch.cat(inside_parts)
@@ -405,57 +410,92 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     return torch.stack([key // R, key % R], 1), cert
 
 
+def _unit_tables(net: CPWLNetwork):
+    """Per layer ``(op, first input column, end column)`` of the nonlinear nodes' inputs
+    side by side, and the breakpoints of all units when every layer is univariate
+    (``+inf`` pads a layer with fewer of them), else ``None``."""
+    layers, c0 = [], 0
+    for node_i in net.nonlinear_nodes:
+        node = net.nodes[node_i]
+        width = net.nodes[node.inputs[0]].size
+        layers.append((node.op, c0, c0 + width))
+        c0 += width
+    bp_all = None
+    if layers and all(op.kind == "univariate" for op, _, _ in layers):
+        bps = [op.unit_tables(c1 - c0)[0].cpu() for op, c0, c1 in layers]
+        K = max(b.shape[1] for b in bps)
+        bp_all = torch.cat([torch.cat([b, b.new_full((b.shape[0], K - b.shape[1]), float("inf"))], 1) for b in bps])
+    return layers, bp_all
+
+
 def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a: Tensor, own: Tensor, unit: Tensor,
-                 pre_parts):
-    """The region across each facet of a block (``-1`` if unknown) and whether the step stays inside."""
+                 forms: Tensor | None, tables):
+    """The region across each facet of a block (``-1`` if unknown) and whether the step stays inside.
+
+    ``forms`` ``(R, 1 + k, num_units)``: every unit's input form on each region (the
+    layers' ``pre_parts`` side by side), or ``None`` for forward passes.
+    """
     dt = numerics.dtype
     q = q.to(dt)
     a = a.to(dt)
     q_out = q + (1e-7 * (1.0 + q.abs().amax(1, keepdim=True))) * a  # a points out of the owner
-    if pre_parts is None:
+    if forms is None:
         X = domain.to_input(torch.cat([q, q_out])).to(device=net.device, dtype=dt)
         with torch.no_grad():
-            pre = [p.cpu() for p in net.preactivations(X)]
-        vals_q = [p[: q.shape[0]] for p in pre]
-        vals_o = [p[q.shape[0]:] for p in pre]
+            pre = torch.cat([p.cpu().reshape(X.shape[0], -1) for p in net.preactivations(X)], 1)
+        zq_all, zo_all = pre[: q.shape[0]], pre[q.shape[0]:]
     else:
-        own_d = own.to(pre_parts[0].device) if pre_parts else own
-        qd, qo = q.to(pre_parts[0].device), q_out.to(pre_parts[0].device)
-        vals_q, vals_o = [], []
-        for p in pre_parts:
-            f = p[own_d]  # (Fn, 1+k, U)
-            vals_q.append((f[:, 0] + torch.einsum("fk,fku->fu", qd, f[:, 1:])).cpu())
-            vals_o.append((f[:, 0] + torch.einsum("fk,fku->fu", qo, f[:, 1:])).cpu())
-    codes_q, codes_o, near = [], [], []
-    for li, node_i in enumerate(net.nonlinear_nodes):
-        op = net.nodes[node_i].op
-        zq, zo = vals_q[li], vals_o[li]
-        if op.kind == "univariate":
-            bp = op.unit_tables(zq.shape[1])[0].cpu()
-            near.append((zq.unsqueeze(-1) - bp.unsqueeze(0)).abs().amin(-1) <= 1e-7 * (1.0 + zq.abs()))
-            codes_q.append(_piece(bp, zq))
-            codes_o.append(_piece(bp, zo))
+        R = forms.shape[0]
+        f = forms.reshape(R, -1).index_select(0, own.to(forms.device)).view(own.shape[0], *forms.shape[1:])  # (Fn, 1+k, N)
+        zq_all = _eval_forms(f, q.to(forms.device)).cpu()
+    layers, bp_all = tables
+    if bp_all is not None and forms is not None:
+        # all layers univariate: one pass over all units (exact: +inf pads never count),
+        # and the step across evaluated only where a unit is near a level
+        scale = zq_all.abs().add_(1.0).mul_(1e-7)  # 1e-7 * (1 + |z|)
+        if bp_all.shape[1] == 1:
+            near = torch.sub(zq_all, bp_all[:, 0]).abs_() <= scale
+            across = (zq_all > bp_all[:, 0]).to(torch.int16)
         else:
-            opc = op.to(torch.device("cpu")) if hasattr(op, "to") else op
-            gq, go = opc.gather(zq), opc.gather(zo)
-            top2 = gq.topk(min(2, gq.shape[-1]), dim=-1).values
-            gap = top2[..., 0] - top2[..., -1] if gq.shape[-1] > 1 else torch.full_like(top2[..., 0], float("inf"))
-            near.append(gap <= 1e-7 * (1.0 + top2[..., 0].abs()))
-            codes_q.append(_argmax(gq))
-            codes_o.append(_argmax(go))
-    near = torch.cat(near, 1)
-    across = torch.where(near, torch.cat(codes_o, 1), torch.cat(codes_q, 1))
-    layer_of = torch.repeat_interleave(torch.arange(len(net.nonlinear_nodes)), torch.tensor(net.layer_widths()))
+            near = (zq_all.unsqueeze(-1) - bp_all).abs().amin(-1) <= scale
+            across = _piece(bp_all, zq_all)
+        fi, ui = near.nonzero(as_tuple=True)
+        fd, ud = fi.to(forms.device), ui.to(forms.device)
+        zo = (f[fd, 0, ud] + (f[fd, 1:, ud] * q_out.to(forms.device)[fd]).sum(1)).cpu()
+        across[fi, ui] = (bp_all[ui] < zo.unsqueeze(1)).sum(1).to(torch.int16)
+    else:
+        if forms is not None:
+            zo_all = _eval_forms(f, q_out.to(forms.device)).cpu()
+        codes_q, codes_o, near = [], [], []
+        for op, u0, u1 in layers:
+            zq, zo = zq_all[:, u0:u1], zo_all[:, u0:u1]
+            if op.kind == "univariate":
+                bp = op.unit_tables(zq.shape[1])[0].cpu()
+                near.append((zq.unsqueeze(-1) - bp.unsqueeze(0)).abs().amin(-1) <= 1e-7 * (1.0 + zq.abs()))
+                codes_q.append(_piece(bp, zq))
+                codes_o.append(_piece(bp, zo))
+            else:
+                opc = op.to(torch.device("cpu")) if hasattr(op, "to") else op
+                gq, go = opc.gather(zq), opc.gather(zo)
+                top2 = gq.topk(min(2, gq.shape[-1]), dim=-1).values
+                gap = top2[..., 0] - top2[..., -1] if gq.shape[-1] > 1 else torch.full_like(top2[..., 0], float("inf"))
+                near.append(gap <= 1e-7 * (1.0 + top2[..., 0].abs()))
+                codes_q.append(_argmax(gq))
+                codes_o.append(_argmax(go))
+        near = torch.cat(near, 1)
+        across = torch.where(near, torch.cat(codes_o, 1), torch.cat(codes_q, 1))
+    layer_of = torch.repeat_interleave(torch.arange(len(layers)), torch.tensor(net.layer_widths()))
     # A's forms hold across the facet up to the first layer with a unit that switches
     # there (the facet's own unit, or others on the same surface); units identically on
     # a level in A keep that code across when their inputs do not change
-    L = len(net.nonlinear_nodes)
-    first_near = torch.where(near, layer_of.unsqueeze(0), torch.full_like(near, L, dtype=torch.long)).amin(1)
+    L = len(layers)
+    # units are in layer order: the first near unit is in the first near layer
+    first_near = torch.where(near.any(1), layer_of[near.to(torch.int8).argmax(1)], L)
     first_near = torch.minimum(first_near, layer_of[unit])
     same_inputs = layer_of.unsqueeze(0) <= first_near.unsqueeze(1)
     own_codes = raw.patterns[own]
     across = torch.where(near & same_inputs & (own_codes < 0), own_codes.to(across.dtype), across)
-    if pre_parts is not None:
+    if forms is not None:
         # near units of layers after the facet's own: A's forms do not hold across
         later = near & ~same_inputs
         redo = later.any(1).nonzero().squeeze(1)
@@ -476,11 +516,13 @@ def lookup_patterns(table: Tensor, queries: Tensor) -> Tensor:
     entry by entry, so a hash collision can only cost a miss-and-retry, never a wrong
     answer.
     """
+    # int16 rows as int64 words (zero-padded): a quarter of the entries to hash and compare
+    table, queries = _as_words(table), _as_words(queries)
     N = table.shape[1]
     gen = torch.Generator().manual_seed(12345)
     w = torch.randint(-(1 << 62), 1 << 62, (N,), generator=gen, dtype=torch.long)
-    ht = (table.long() * w).sum(1)
-    hq = (queries.long() * w).sum(1)
+    ht = (table * w).sum(1)
+    hq = (queries * w).sum(1)
     order = torch.argsort(ht)
     hs = ht[order]
     pos = torch.searchsorted(hs, hq).clamp_max(max(hs.numel() - 1, 0))
@@ -494,6 +536,25 @@ def lookup_patterns(table: Tensor, queries: Tensor) -> Tensor:
         if bool(eq.any()):
             out[m] = rows[eq.nonzero()[0, 0]]
     return out
+
+
+def _as_words(p: Tensor) -> Tensor:
+    """Rows of an integer tensor ``(n, N)`` as int64 words: equal rows iff equal words."""
+    if p.dtype != torch.int16:
+        return p.long()
+    pad = -p.shape[1] % 4
+    if pad:
+        p = torch.cat([p, p.new_zeros(p.shape[0], pad)], 1)
+    return p.contiguous().view(torch.int64)
+
+
+def _eval_forms(f: Tensor, q: Tensor) -> Tensor:
+    """Values ``f[:, 0] + q . f[:, 1:]`` ``(Fn, N)`` of forms ``f`` ``(Fn, 1 + k, N)`` at points
+    ``q`` ``(Fn, k)`` (elementwise: far faster than a batch of Fn tiny matrix products)."""
+    z = f[:, 1] * q[:, 0:1]
+    for i in range(1, q.shape[1]):
+        z.addcmul_(f[:, 1 + i], q[:, i:i + 1])
+    return z.add_(f[:, 0])
 
 
 def _piece(bp: Tensor, z: Tensor) -> Tensor:
