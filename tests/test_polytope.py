@@ -275,3 +275,38 @@ def test_vertex_and_lp_engines_return_identical_partitions(case):
     assert _facet_sets(a) == _facet_sets(b)
     assert torch.allclose(a.volumes, b.volumes, rtol=1e-7, atol=1e-12)
     assert a.num_linear_pieces == b.num_linear_pieces
+
+
+@pytest.mark.parametrize("case", ["relu3d", "relu4d", "maxout", "wide"])
+def test_memory_blocks_do_not_change_the_partition(case, monkeypatch):
+    # the vertex engine cuts, checks and unpacks in blocks to bound memory (6-D boxes);
+    # one polytope, line or row per block must give the same partition
+    from regionlab.regions import _vertex_engine, polytope
+
+    gen = torch.Generator().manual_seed(31)
+    domain = BOX3
+    if case == "relu3d":
+        net = mlp_net([6, 5, 4], gen)
+    elif case == "relu4d":
+        net, domain = mlp_net([6, 5], gen, d=4), Box([-1.0] * 4, [1.0] * 4)
+    elif case == "maxout":
+        ops = [Dense(torch.randn(6, 3, generator=gen, dtype=DT), torch.randn(6, generator=gen, dtype=DT) * 0.3),
+               MaxOp(torch.tensor([[0, 1, 2], [3, 4, 5]]), (2,)), PiecewiseLinear.relu(),
+               Dense(torch.randn(1, 2, generator=gen, dtype=DT))]
+        net = CPWLNetwork.sequential((3,), ops)
+    else:  # > 40 half-spaces: compact() between layers
+        net = mlp_net([45, 4], gen)
+    ref = regionlab.partition_polytope(net, domain, engine="vertex")
+    for mod, name in [(_vertex_engine, "_CUT_BLOCK"), (_vertex_engine, "_CHECK_BLOCK"), (_vertex_engine, "_INC_BLOCK"),
+                      (polytope, "_INC_BLOCK")]:
+        monkeypatch.setattr(mod, name, 1)
+    part = regionlab.partition_polytope(net, domain, engine="vertex")
+    assert torch.equal(part.patterns, ref.patterns)
+    assert torch.equal(part.adjacency, ref.adjacency)
+    assert torch.equal(part.facet_offsets, ref.facet_offsets) and torch.equal(part.facet_unit, ref.facet_unit)
+    assert torch.equal(part.vertex_offsets, ref.vertex_offsets)
+    # blocks of other sizes may round the last bit of a vertex differently
+    assert torch.allclose(part.vertices_flat, ref.vertices_flat, rtol=0, atol=1e-12)
+    assert torch.allclose(part.A, ref.A, rtol=0, atol=1e-12) and torch.allclose(part.b, ref.b, rtol=0, atol=1e-12)
+    assert torch.allclose(part.volumes, ref.volumes, rtol=1e-10, atol=1e-14)
+    assert part.complete and ref.complete

@@ -64,11 +64,26 @@ class RawRegions:
 
 
 def canonical_order(patterns: Tensor) -> Tensor:
-    """Permutation that sorts the rows of ``patterns`` lexicographically."""
+    """Permutation that sorts the rows of ``patterns`` lexicographically (stable)."""
     R, N = patterns.shape
     if R == 0:
         return torch.zeros(0, dtype=torch.long)
+    p = patterns.long()
+    lo = p.amin(0)
+    bits = [int(x).bit_length() for x in (p.amax(0) - lo).tolist()]
+    # consecutive columns packed into int64 keys of at most 62 bits (offsets from each
+    # column's minimum keep the order), then stable sorts from the last key: lexicographic
+    groups, cur, used = [], [], 0
+    for j, b in enumerate(bits):
+        if cur and used + b > 62:
+            groups.append(cur)
+            cur, used = [], 0
+        cur.append(j)
+        used += b
+    groups.append(cur)
     order = torch.arange(R)
-    for j in range(N - 1, -1, -1):  # stable sorts from the last column: lexicographic
-        order = order[torch.sort(patterns[order, j].long(), stable=True).indices]
+    for cols in reversed(groups):
+        shifts = torch.tensor([sum(bits[c] for c in cols[i + 1:]) for i in range(len(cols))], dtype=torch.long)
+        key = ((p[:, cols] - lo[cols]) << shifts).sum(1)
+        order = order[torch.sort(key[order], stable=True).indices]
     return order

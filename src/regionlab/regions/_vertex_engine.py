@@ -25,6 +25,21 @@ from torch import Tensor
 
 WORD = 62  # facet bits per int64 word (the sign bit stays clear)
 WINDOW = 8
+_CUT_BLOCK = 1 << 24  # vertex pairs per block of a cut (16 MB of bools)
+_CHECK_BLOCK = 1 << 22  # (polytope, line, vertex) values per block of the window check
+_INC_BLOCK = 1 << 22  # entries per block of unpacked incidences in compact
+
+
+_ARANGE: dict = {}
+
+
+def _arange(n: int, device) -> Tensor:
+    """A cached ``arange(n)`` (never written to)."""
+    key = (n, str(device))
+    t = _ARANGE.get(key)
+    if t is None:
+        t = _ARANGE[key] = torch.arange(n, device=device)
+    return t
 
 
 def popcount(x: Tensor) -> Tensor:
@@ -154,25 +169,25 @@ class PolyState:
     # ------------------------------------------------------------------ storage
 
     def _ensure_slots(self, need: int) -> None:
-        Fm = self.H.shape[1]
+        # whole buffers (spare rows included), so that appends keep their capacity
+        Fm = self._H.shape[1]
         if need <= Fm:
             return
         grow = max(need, Fm + 8) - Fm
-        R = self.num
-        self.H = torch.cat([self.H, self.H.new_zeros(R, grow, self.k + 1)], 1)
-        self.fu = torch.cat([self.fu, self.fu.new_full((R, grow), -2)], 1)
+        cap = self._H.shape[0]
+        self._H = torch.cat([self._H, self._H.new_zeros(cap, grow, self.k + 1)], 1)
+        self._fu = torch.cat([self._fu, self._fu.new_full((cap, grow), -2)], 1)
         W = max(1, -(-(Fm + grow) // WORD))
-        if W > self.inc.shape[2]:
-            self.inc = torch.cat([self.inc, self.inc.new_zeros(R, self.inc.shape[1], W - self.inc.shape[2])], 2)
+        if W > self._inc.shape[2]:
+            self._inc = torch.cat([self._inc, self._inc.new_zeros(self._inc.shape[0], self._inc.shape[1], W - self._inc.shape[2])], 2)
 
     def _widen(self, Vo: int) -> None:
         """Room for ``Vo`` vertices per polytope; new slots repeat vertex 0 (see ``cut``)."""
-        extra = Vo - self.V.shape[1]
+        extra = Vo - self._V.shape[1]
         if extra <= 0:
             return
-        V = self.V
-        self.V = torch.cat([V, V[:, :1].expand(-1, extra, -1)], 1)
-        self.inc = torch.cat([self.inc, self.inc.new_zeros(V.shape[0], extra, self.inc.shape[2])], 1)
+        self._V = torch.cat([self._V, self._V[:, :1].expand(-1, extra, -1)], 1)
+        self._inc = torch.cat([self._inc, self._inc.new_zeros(self._inc.shape[0], extra, self._inc.shape[2])], 1)
 
     def _room(self, need: int) -> None:
         """Row capacity for ``need`` polytopes (geometric growth: amortised O(1) appends)."""
@@ -218,14 +233,21 @@ class PolyState:
         """Drop half-spaces through fewer than ``k`` vertices (not facets) and renumber the
         incidence bits (between layers; redundant half-spaces are harmless in between)."""
         R, Fm = self.fu.shape
-        inc = unpack(self.inc, Fm)  # (R, Vm, Fm)
-        live = (self.fu >= -1) & (torch.arange(Fm, device=self.fu.device) < self.nf.unsqueeze(1)) & (inc.sum(1) >= self.k)
+        Vm = self.V.shape[1]
+        step = max(1, _INC_BLOCK // max(1, Vm * Fm))  # bounded memory for the unpacked incidence
+        blocks = range(0, R, step)
+        count = torch.cat([unpack(self.inc[s0:s0 + step], Fm).sum(1, dtype=torch.int32) for s0 in blocks]) if R else self.fu.new_zeros((0, Fm))
+        live = (self.fu >= -1) & (torch.arange(Fm, device=self.fu.device) < self.nf.unsqueeze(1)) & (count >= self.k)
         nf = live.sum(1)
         F2 = max(1, int(nf.max()) if R else 1)
         order = torch.sort((~live).to(torch.int8), dim=1, stable=True).indices[:, :F2]  # live slots first
         ok = torch.arange(F2, device=nf.device) < nf.unsqueeze(1)
-        inc = inc.gather(2, order.unsqueeze(1).expand(-1, inc.shape[1], -1)) & ok.unsqueeze(1)
-        self.inc = pack(inc)
+        parts = []
+        for s0 in blocks:
+            o = order[s0:s0 + step]
+            inc = unpack(self.inc[s0:s0 + step], Fm).gather(2, o.unsqueeze(1).expand(-1, Vm, -1)) & ok[s0:s0 + step].unsqueeze(1)
+            parts.append(pack(inc))
+        self.inc = torch.cat(parts) if parts else self.inc.new_zeros((0, Vm, 1))
         self.H = self.H.gather(1, order.unsqueeze(-1).expand(-1, -1, self.k + 1)) * ok.unsqueeze(-1)
         self.fu = torch.where(ok, self.fu.gather(1, order), torch.full_like(order, -2))
         self.nf = nf
@@ -254,10 +276,18 @@ class PolyState:
         """
         dev = S.device
         k = self.k
-        P = self.V[S]
+        Vm = self.V.shape[1]
+        step = max(1, _CUT_BLOCK // (Vm * Vm))
+        if S.shape[0] > step:
+            # bounded memory for the (n, Vm, Vm) vertex pairs: polytopes are cut
+            # independently and appended in order, so blocks give the same result
+            parts = [self.cut(S[i:i + step], g[i:i + step], c[i:i + step], unit[i:i + step], keep_negative)
+                     for i in range(0, S.shape[0], step)]
+            return torch.cat(parts) if keep_negative else None
+        P = self._V.index_select(0, S)
         vals, tol = self._values(P, g, c)
         Vm = vals.shape[1]
-        valid = torch.arange(Vm, device=dev) < self.nv[S].unsqueeze(1)
+        valid = _arange(Vm, dev) < self._nv.index_select(0, S).unsqueeze(1)
         pos = valid & (vals > tol)
         neg = valid & (vals < -tol)
         ok = pos.any(1) & neg.any(1)
@@ -271,10 +301,10 @@ class PolyState:
         P = P.reshape(n * Vm, k)
         zer = valid & ~(pos | neg)
         # a new half-space slot per polytope
-        slot = self.nf[S]
+        slot = self._nf.index_select(0, S)
         self._ensure_slots(int(slot.max()) + 1)
         W = self.inc.shape[2]
-        bits = self.inc[S]  # (n, Vm, W)
+        bits = self._inc.index_select(0, S)  # (n, Vm, W)
         if W == 1:
             newbit = (1 << slot).unsqueeze(1)  # (n, 1)
         else:
@@ -288,24 +318,18 @@ class PolyState:
         # an edge lies on at least k - 1 common half-spaces: a cheap filter before the
         # combinatorial test
         keep = _at_least(common, k - 1).nonzero().squeeze(1)
-        fi, fj, common = fi[keep], fj[keep], common[keep]
+        fi, fj, common = fi.index_select(0, keep), fj.index_select(0, keep), common.index_select(0, keep)
         s_i = fi // Vm
         M = s_i.shape[0]
-        edge = torch.empty(M, dtype=torch.bool, device=dev)
         blk = max(1, (1 << 21) // max(1, Vm * W))  # bounded memory for (M, Vm, W)
         nbits = ~bits
-        for m0 in range(0, M, blk):
-            sl = slice(m0, m0 + blk)
-            si = s_i[sl]
-            # i and j themselves are inside; padding slots never are (no bits, and an
-            # edge has k - 1 >= 1 common bits), save for k = 1
-            inside = (common[sl].unsqueeze(1) & nbits[si]) == 0
-            inside = inside.squeeze(-1) if W == 1 else inside.all(-1)
-            if k < 2:
-                inside &= valid[si]
-            edge[sl] = inside.sum(1) == 2
+        parts = []
+        for m0 in range(0, max(M, 1), blk):
+            si = s_i[m0:m0 + blk]
+            parts.append(self._edges(common[m0:m0 + blk], nbits.index_select(0, si), valid.index_select(0, si) if k < 2 else None))
+        edge = torch.cat(parts) if len(parts) > 1 else parts[0]
         keep = edge.nonzero().squeeze(1)
-        fi, fj, common, s_i = fi[keep], fj[keep], common[keep], s_i[keep]
+        fi, fj, common, s_i = fi.index_select(0, keep), fj.index_select(0, keep), common.index_select(0, keep), s_i.index_select(0, keep)
         M = s_i.shape[0]
         vflat = vals.view(-1)
         vi, vj = vflat[fi], vflat[fj]
@@ -349,13 +373,27 @@ class PolyState:
         else:
             new_ids = None
             rows, Hrow = S, -rowN
-        self._V[rows] = Vout
-        self._inc[rows] = Iout
-        self._nv[rows] = tot
+        self._V.index_copy_(0, rows, Vout)
+        self._inc.index_copy_(0, rows, Iout)
+        self._nv.index_copy_(0, rows, tot)
         self._H[rows, slot] = Hrow
         self._fu[rows, slot] = unit
-        self._nf[rows] = slot + 1
+        self._nf.index_copy_(0, rows, slot + 1)
         return new_ids
+
+    @staticmethod
+    def _edges(common: Tensor, nbits: Tensor, valid: Tensor | None) -> Tensor:
+        """Pairs whose common half-spaces ``common`` ``(M, W)`` hold no third vertex.
+
+        ``nbits`` ``(M, Vm, W)``: the complemented masks of the pair's polytope. i and j
+        themselves are inside; padding slots never are (no bits, and an edge has
+        ``k - 1 >= 1`` common bits), save for ``k = 1``, where ``valid`` masks them.
+        """
+        inside = (common.unsqueeze(1) & nbits) == 0
+        inside = inside.squeeze(-1) if inside.shape[-1] == 1 else inside.all(-1)
+        if valid is not None:
+            inside &= valid
+        return inside.sum(1) == 2
 
     def vertex_mean(self, idx: Tensor | None = None) -> Tensor:
         V = self.V if idx is None else self.V[idx]
@@ -424,11 +462,11 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     unit_line = u_idx + unit_offset
     # each fragment walks through its parent's lines [cur, end)
     state.carry["par"] = torch.arange(R, device=dev)
-    state.carry["cur"] = start.clone()
-    state.carry["end"] = start + ct
+    state.carry["walk"] = torch.stack([start, start + ct], 1)  # (cur, end): one carried tensor
     steps = torch.arange(4 * WINDOW, device=dev)
     while r_idx.numel():
-        cur, end = state.carry["cur"], state.carry["end"]
+        walk = state.carry["walk"]
+        cur, end = walk[:, 0], walk[:, 1]
         act = (cur < end).nonzero().squeeze(1)
         if act.numel() == 0:
             break
@@ -437,11 +475,9 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
         li = c0.unsqueeze(1) + steps[:Wn]
         valid_w = li < e0.unsqueeze(1)
         li = torch.where(valid_w, li, 0)
-        Pa = state.V[act]
-        Pt = Pa.transpose(1, 2)
-        vals = torch.baddbmm(c_line[li].unsqueeze(-1), g_line[li], Pt)  # (A, Wn, Vm)
-        tol = torch.baddbmm(c_abs[li].unsqueeze(-1), g_abs[li], Pt.abs()).mul_(state.atol).add_(state.atol)
-        cross = (torch.sub(vals, tol).amax(-1) > 0) & (torch.add(vals, tol).amin(-1) < 0) & valid_w
+        blk = max(1, _CHECK_BLOCK // (Wn * state.V.shape[1]))
+        cross = torch.cat([_crossing(state, act[a0:a0 + blk], g_line, c_line, g_abs, c_abs, li[a0:a0 + blk])
+                           for a0 in range(0, act.shape[0], blk)]) & valid_w
         any_cross = cross.any(1)
         first = torch.where(any_cross, cross.to(torch.int8).argmax(1), Wn - 1)
         # past the first crossing line, or past the window (at most to the end)
@@ -450,8 +486,7 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
         if sel.numel():
             lsel = li[sel, first[sel]]
             state.cut(act[sel], g_line[lsel], c_line[lsel], unit_line[lsel])
-    state.carry.pop("cur")
-    state.carry.pop("end")
+    state.carry.pop("walk")
     par = state.carry.pop("par")
     F = par.shape[0]
     choice = base[par]
@@ -467,6 +502,14 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
         choice.index_put_((frag[up], u_idx[li[up]]), torch.ones(int(up.sum()), dtype=choice.dtype, device=dev), accumulate=True)
     oc = on_code[par]
     return par, choice, torch.where(oc != 0, oc, choice)
+
+
+def _crossing(state: PolyState, act: Tensor, g_line, c_line, g_abs, c_abs, li: Tensor) -> Tensor:
+    """Whether line ``li[a, w]`` has vertices of polytope ``act[a]`` strictly on both sides."""
+    Pt = state.V[act].transpose(1, 2)
+    vals = torch.baddbmm(c_line[li].unsqueeze(-1), g_line[li], Pt)  # (A, Wn, Vm)
+    tol = torch.baddbmm(c_abs[li].unsqueeze(-1), g_abs[li], Pt.abs()).mul_(state.atol).add_(state.atol)
+    return (torch.sub(vals, tol).amax(-1) > 0) & (torch.add(vals, tol).amin(-1) < 0)
 
 
 def refine_max(state: PolyState, z: Tensor, index: Tensor, unit_offset: int):

@@ -21,9 +21,10 @@ from ..errors import DomainError, InvalidParameterError, RegionLimitExceeded, Sh
 from ..ir.network import CPWLNetwork, apply_frozen
 from ..numerics import DEFAULT_NUMERICS, Numerics, exact_mode, intra_op_threads
 from ._polytope_raw import RawRegions, canonical_order
-from ._vertex_engine import PolyState, pack, refine_max, refine_univariate, unpack
+from ._vertex_engine import WORD, PolyState, pack, refine_max, refine_univariate, unpack
 
 VERTEX_ENGINE_MAX_DIM = 8
+_INC_BLOCK = 1 << 22  # entries per block of unpacked incidences in _finish
 ENGINES = ("auto", "vertex", "lp")
 
 
@@ -293,29 +294,16 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
     Fm = state.H.shape[1]
     Vm = state.V.shape[1]
     valid_v = torch.arange(Vm, device=dev) < state.nv.unsqueeze(1)
-    inc = unpack(state.inc, Fm) & valid_v.unsqueeze(-1)  # (R, Vm, Fm)
-    count = torch.cat([c.sum(1, dtype=torch.int32) for c in inc.split(max(1, (1 << 22) // max(1, Vm * Fm)))]) if R else inc.new_zeros((0, Fm), dtype=torch.int32)
-    live = (state.fu >= -1) & (torch.arange(Fm, device=dev) < state.nf.unsqueeze(1)) & (count >= k)
-    if k >= 4 and bool(live.any()):
-        # A supporting hyperplane through >= k vertices may still hold a lower face: it
-        # is a facet iff its vertex set is not strictly inside another listed
-        # half-space's (every facet of the polytope is listed); equal sets keep one.
-        F2 = int(live.sum(1).max())
-        order = torch.sort((~live).to(torch.int8), dim=1, stable=True).indices[:, :F2]  # live slots first
-        ok = live.gather(1, order)
-        vsets = pack((inc.gather(2, order.unsqueeze(1).expand(-1, Vm, -1)) & ok.unsqueeze(1)).transpose(1, 2))  # (R, F2, Wv)
-        lower = torch.ones(F2, F2, dtype=torch.bool, device=dev).tril(-1)  # g < f
-        not_self = ~torch.eye(F2, dtype=torch.bool, device=dev)
-        step = max(1, (1 << 22) // max(1, F2 * F2 * vsets.shape[2]))
-        keep = torch.zeros_like(ok)
-        for s0 in range(0, R, step):
-            blk = vsets[s0:s0 + step]
-            sub = ((blk.unsqueeze(2) & ~blk.unsqueeze(1)) == 0).all(-1)  # (n, f, g): f's vertices within g's
-            eq = sub & sub.transpose(1, 2)
-            okb = ok[s0:s0 + step]
-            beaten = ((sub & ~eq) | (eq & lower)) & okb.unsqueeze(1) & not_self
-            keep[s0:s0 + step] = okb & ~beaten.any(2)
-        live = torch.zeros_like(live).scatter_(1, order, keep)
+    listed = (state.fu >= -1) & (torch.arange(Fm, device=dev) < state.nf.unsqueeze(1))
+    live = torch.zeros_like(listed)
+    step = max(1, _INC_BLOCK // max(1, Vm * Fm))  # bounded memory for the unpacked incidence
+    for s0 in range(0, R, step):
+        sl = slice(s0, s0 + step)
+        inc = unpack(state.inc[sl], Fm)  # (n, Vm, Fm); vertex slots past nv have no bits (PolyState.cut)
+        lv = listed[sl] & (inc.sum(1, dtype=torch.int32) >= k)
+        if k >= 4 and bool(lv.any()):
+            lv = _facets_only(inc, lv)
+        live[sl] = lv
     witnesses = state.vertex_mean()
     nf = live.sum(1)
     r_f, s_f = live.nonzero(as_tuple=True)
@@ -337,10 +325,37 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
                      vertex_offsets=vertex_offsets.cpu(), volumes=None,
                      info={"engine": "vertex", "layers_done": layers_done, "complete": complete})
     if complete and R:
-        adj, cert = adjacency_by_crossing(net, domain, raw, numerics, _facet_centres(state, r_f, s_f, inc), pre_parts)
+        adj, cert = adjacency_by_crossing(net, domain, raw, numerics, _facet_centres(state, r_f, s_f), pre_parts)
         raw = _replace(raw, adjacency=adj)
         raw.info["certificate"] = cert
     return raw
+
+
+def _facets_only(inc: Tensor, live: Tensor) -> Tensor:
+    """``live`` less the half-spaces that hold a lower face, for incidences ``inc`` ``(n, Vm, Fm)``.
+
+    A supporting hyperplane through >= k vertices may still hold a lower face: it is a
+    facet iff its vertex set is not strictly inside another listed half-space's (every
+    facet of the polytope is listed); equal sets keep one.
+    """
+    R, Vm, _ = inc.shape
+    dev = inc.device
+    F2 = int(live.sum(1).max())
+    order = torch.sort((~live).to(torch.int8), dim=1, stable=True).indices[:, :F2]  # live slots first
+    ok = live.gather(1, order)
+    vsets = pack((inc.gather(2, order.unsqueeze(1).expand(-1, Vm, -1)) & ok.unsqueeze(1)).transpose(1, 2))  # (R, F2, Wv)
+    lower = torch.ones(F2, F2, dtype=torch.bool, device=dev).tril(-1)  # g < f
+    not_self = ~torch.eye(F2, dtype=torch.bool, device=dev)
+    step = max(1, (1 << 22) // max(1, F2 * F2 * vsets.shape[2]))
+    keep = torch.zeros_like(ok)
+    for s0 in range(0, R, step):
+        blk = vsets[s0:s0 + step]
+        sub = ((blk.unsqueeze(2) & ~blk.unsqueeze(1)) == 0).all(-1)  # (n, f, g): f's vertices within g's
+        eq = sub & sub.transpose(1, 2)
+        okb = ok[s0:s0 + step]
+        beaten = ((sub & ~eq) | (eq & lower)) & okb.unsqueeze(1) & not_self
+        keep[s0:s0 + step] = okb & ~beaten.any(2)
+    return torch.zeros_like(live).scatter_(1, order, keep)
 
 
 def _replace(raw: RawRegions, **kw) -> RawRegions:
@@ -349,15 +364,19 @@ def _replace(raw: RawRegions, **kw) -> RawRegions:
     return replace(raw, **kw)
 
 
-def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor, inc: Tensor) -> Tensor:
+def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor) -> Tensor:
     """Mean of each facet's vertices: a point in the facet's relative interior."""
-    R, Vm, Fm = inc.shape
-    out = state.V.new_zeros(R, Fm, state.k)
-    step = max(1, (1 << 21) // max(1, Vm * Fm))  # bounded memory for the float incidence
-    for s0 in range(0, R, step):
-        m = inc[s0:s0 + step].to(state.V.dtype)  # (n, Vm, Fm)
-        out[s0:s0 + step] = torch.bmm(m.transpose(1, 2), state.V[s0:s0 + step]) / m.sum(1).clamp_min(1).unsqueeze(-1)
-    return out[r_f, s_f].cpu()
+    # the facets' incidence bits only, and a sum over their (few) vertices
+    out = state.V.new_zeros(r_f.shape[0], state.k)
+    cnt = torch.zeros(r_f.shape[0], dtype=torch.long, device=r_f.device)
+    step = max(1, _INC_BLOCK // max(1, state.V.shape[1]))  # bounded memory for the (nF, Vm) words
+    for f0 in range(0, r_f.shape[0], step):
+        r, sf = r_f[f0:f0 + step], s_f[f0:f0 + step]
+        word = state.inc[r, :, sf // WORD]  # (n, Vm)
+        e_f, e_v = ((word >> (sf % WORD).unsqueeze(1)) & 1).nonzero(as_tuple=True)
+        out.index_add_(0, e_f + f0, state.V[r[e_f], e_v])
+        cnt += torch.bincount(e_f + f0, minlength=r_f.shape[0])
+    return (out / cnt.clamp_min(1).unsqueeze(1).to(out.dtype)).cpu()
 
 
 def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: Numerics, facet_points: Tensor,
