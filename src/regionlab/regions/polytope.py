@@ -228,9 +228,11 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
                     par, choice, pat = refine_univariate(state, z, op, offsets[i])
                 else:
                     par, choice, pat = refine_max(state, z, op.index, offsets[i])
-                if int(state.nf.max()) > 40:
+                if int(state.nf.max()) > 40 and i != net.nonlinear_nodes[-1]:
                     # keep the incidence bitmasks in one or two words; redundant
                     # half-spaces are harmless to the cuts and are dropped at the end
+                    # (so not after the last layer: _finish keeps the same facets in
+                    # the same order)
                     state.compact()
                 src = node.inputs[0]
                 zc = z.index_select(0, par)
@@ -471,16 +473,24 @@ def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a:
     if bp_all is not None and forms is not None:
         # all layers univariate: one pass over all units (exact: +inf pads never count),
         # and the step across evaluated only where a unit is near a level
-        scale = zq_all.abs().add_(1.0).mul_(1e-7)  # 1e-7 * (1 + |z|)
         if bp_all.shape[1] == 1:
-            near = torch.sub(zq_all, bp_all[:, 0]).abs_() <= scale
-            across = (zq_all > bp_all[:, 0]).to(torch.int16)
+            bp = bp_all[:, 0]
+            # near: |z - bp| <= 1e-7 (1 + |z|), which implies |z - bp| <= 2e-7 (1 + |bp|):
+            # a cheap superset first, the exact test on its few members
+            dist = torch.sub(zq_all, bp).abs_()
+            fi, ui = (dist <= 2e-7 * (1.0 + bp.abs())).nonzero(as_tuple=True)
+            zc = zq_all[fi, ui]
+            exact = dist[fi, ui] <= 1e-7 * (1.0 + zc.abs())
+            fi, ui = fi[exact], ui[exact]
+            near = torch.zeros_like(zq_all, dtype=torch.bool)
+            near[fi, ui] = True
+            across = (zq_all > bp).to(torch.int16)
         else:
-            near = (zq_all.unsqueeze(-1) - bp_all).abs().amin(-1) <= scale
+            near = (zq_all.unsqueeze(-1) - bp_all).abs().amin(-1) <= 1e-7 * (1.0 + zq_all.abs())
             across = _piece(bp_all, zq_all)
-        fi, ui = near.nonzero(as_tuple=True)
+            fi, ui = near.nonzero(as_tuple=True)
         fd, ud = fi.to(forms.device), ui.to(forms.device)
-        zo = (f[fd, 0, ud] + (f[fd, 1:, ud] * q_out.to(forms.device)[fd]).sum(1)).cpu()
+        zo = _eval_forms(f[fd, :, ud].unsqueeze(-1), q_out.to(forms.device)[fd]).squeeze(1).cpu()
         across[fi, ui] = (bp_all[ui] < zo.unsqueeze(1)).sum(1).to(torch.int16)
     else:
         if forms is not None:
@@ -503,13 +513,16 @@ def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a:
                 codes_o.append(_argmax(go))
         near = torch.cat(near, 1)
         across = torch.where(near, torch.cat(codes_o, 1), torch.cat(codes_q, 1))
+        fi, ui = near.nonzero(as_tuple=True)
     layer_of = torch.repeat_interleave(torch.arange(len(layers)), torch.tensor(net.layer_widths()))
     # A's forms hold across the facet up to the first layer with a unit that switches
     # there (the facet's own unit, or others on the same surface); units identically on
     # a level in A keep that code across when their inputs do not change
     L = len(layers)
     # units are in layer order: the first near unit is in the first near layer
-    first_near = torch.where(near.any(1), layer_of[near.to(torch.int8).argmax(1)], L)
+    N = near.shape[1]
+    first_unit = torch.full((near.shape[0],), N, dtype=torch.long).scatter_reduce_(0, fi, ui, "amin")
+    first_near = torch.where(first_unit < N, layer_of[first_unit.clamp_max(max(N - 1, 0))], L)
     first_near = torch.minimum(first_near, layer_of[unit])
     same_inputs = layer_of.unsqueeze(0) <= first_near.unsqueeze(1)
     own_codes = raw.patterns[own]
