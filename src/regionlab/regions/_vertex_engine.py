@@ -346,7 +346,7 @@ class PolyState:
         sides = 2 if keep_negative else 1
         keepv = torch.cat([pos | zer, neg | zer]) if keep_negative else pos | zer  # (sides * n, Vm)
         cnt = keepv.sum(1)
-        tot = cnt + nX.repeat(sides)
+        tot = cnt + (torch.cat([nX, nX]) if keep_negative else nX)  # (cat: far cheaper than repeat)
         Vo = max(Vm, int(tot.max()))
         rr, qq = keepv.nonzero(as_tuple=True)
         mp = torch.full((sides * n, Vo), -1, dtype=torch.long, device=dev)
@@ -354,7 +354,7 @@ class PolyState:
         src_x = torch.arange(n * Vm, n * Vm + M, device=dev)
         if keep_negative:
             xs = torch.cat([s_i, s_i + n])
-            mp[xs, cnt[xs] + xrank.repeat(2)] = src_x.repeat(2)
+            mp[xs, cnt[xs] + torch.cat([xrank, xrank])] = torch.cat([src_x, src_x])
         else:
             mp[s_i, cnt[s_i] + xrank] = src_x
         pad = mp < 0
@@ -369,7 +369,7 @@ class PolyState:
             new_ids = self.append(S, geometry=False)
             rows = torch.cat([S, new_ids])
             Hrow = torch.cat([-rowN, rowN])
-            slot, unit = slot.repeat(2), unit.repeat(2)
+            slot, unit = torch.cat([slot, slot]), torch.cat([unit, unit])
         else:
             new_ids = None
             rows, Hrow = S, -rowN
@@ -476,8 +476,11 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
         valid_w = li < e0.unsqueeze(1)
         li = torch.where(valid_w, li, 0)
         blk = max(1, _CHECK_BLOCK // (Wn * state.V.shape[1]))
-        cross = torch.cat([_crossing(state, act[a0:a0 + blk], g_line, c_line, g_abs, c_abs, li[a0:a0 + blk])
-                           for a0 in range(0, act.shape[0], blk)]) & valid_w
+        if act.shape[0] <= blk:
+            cross = _crossing(state, act, g_line, c_line, g_abs, c_abs, li) & valid_w
+        else:
+            cross = torch.cat([_crossing(state, act[a0:a0 + blk], g_line, c_line, g_abs, c_abs, li[a0:a0 + blk])
+                               for a0 in range(0, act.shape[0], blk)]) & valid_w
         any_cross = cross.any(1)
         first = torch.where(any_cross, cross.to(torch.int8).argmax(1), Wn - 1)
         # past the first crossing line, or past the window (at most to the end)
