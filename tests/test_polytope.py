@@ -279,8 +279,9 @@ def test_vertex_and_lp_engines_return_identical_partitions(case):
 
 @pytest.mark.parametrize("case", ["relu3d", "relu4d", "maxout", "wide"])
 def test_memory_blocks_do_not_change_the_partition(case, monkeypatch):
-    # the vertex engine cuts, checks and unpacks in blocks to bound memory (6-D boxes);
-    # one polytope, line or row per block must give the same partition
+    # the vertex engine cuts, checks and unpacks in blocks to bound memory (6-D boxes)
+    # and lists vertex pairs per polytope when polytopes have many vertices; one
+    # polytope, line or row per block and the lists everywhere give the same partition
     from regionlab.regions import _vertex_engine, polytope
 
     gen = torch.Generator().manual_seed(31)
@@ -300,6 +301,7 @@ def test_memory_blocks_do_not_change_the_partition(case, monkeypatch):
     for mod, name in [(_vertex_engine, "_CUT_BLOCK"), (_vertex_engine, "_CHECK_BLOCK"), (_vertex_engine, "_INC_BLOCK"),
                       (polytope, "_INC_BLOCK")]:
         monkeypatch.setattr(mod, name, 1)
+    monkeypatch.setattr(_vertex_engine, "_PAIRS_MASK_VM", 0)  # vertex pairs from the +/- lists
     part = regionlab.partition_polytope(net, domain, engine="vertex")
     assert torch.equal(part.patterns, ref.patterns)
     assert torch.equal(part.adjacency, ref.adjacency)
@@ -310,3 +312,36 @@ def test_memory_blocks_do_not_change_the_partition(case, monkeypatch):
     assert torch.allclose(part.A, ref.A, rtol=0, atol=1e-12) and torch.allclose(part.b, ref.b, rtol=0, atol=1e-12)
     assert torch.allclose(part.volumes, ref.volumes, rtol=1e-10, atol=1e-14)
     assert part.complete and ref.complete
+
+
+@pytest.mark.parametrize(("shape", "F"), [((7, 5), 3), ((40, 30), 62), ((30, 20), 100), ((300, 200), 30),
+                                          ((200, 200), 100), ((20, 900), 186)])
+def test_incidence_bits_pack_and_unpack(shape, F):
+    # small and large masks take different unpacking paths (int64 shifts, byte shifts)
+    from regionlab.regions._vertex_engine import pack, unpack
+
+    inc = torch.rand(*shape, F, generator=torch.Generator().manual_seed(F)) < 0.3
+    assert torch.equal(unpack(pack(inc), F), inc)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_vertex_pairs_from_lists_match_the_mask(seed, monkeypatch):
+    # both ways of listing a cut's (+, -) vertex pairs give the same pairs in the same
+    # order, hence bit-identical partitions (random and degenerate integer networks)
+    from regionlab.regions import _vertex_engine
+
+    gen = torch.Generator().manual_seed(seed)
+    W1 = torch.randint(-2, 3, (6, 3), generator=gen).to(DT)
+    W1[1] = W1[0]
+    W1[2] = 2 * W1[0]
+    W1[3] = 0
+    nets = [mlp_net([6, 5, 4], gen),
+            CPWLNetwork.sequential((3,), [Dense(W1, torch.randint(-2, 3, (6,), generator=gen).to(DT) * 0.5), PiecewiseLinear.relu(),
+                                          Dense(torch.randint(-2, 3, (3, 6), generator=gen).to(DT)), PiecewiseLinear.relu()])]
+    for net in nets:
+        ref = regionlab.partition_polytope(net, BOX3, engine="vertex")
+        monkeypatch.setattr(_vertex_engine, "_PAIRS_MASK_VM", 0)
+        part = regionlab.partition_polytope(net, BOX3, engine="vertex")
+        monkeypatch.setattr(_vertex_engine, "_PAIRS_MASK_VM", 48)
+        for name in ["patterns", "vertices_flat", "vertex_offsets", "A", "b", "facet_unit", "adjacency", "witnesses"]:
+            assert torch.equal(getattr(part, name), getattr(ref, name)), name

@@ -20,6 +20,8 @@ half-spaces where that argument wins; empty and flat cells are dropped.
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch import Tensor
 
@@ -28,6 +30,7 @@ WINDOW = 8
 _CUT_BLOCK = 1 << 24  # vertex pairs per block of a cut (16 MB of bools)
 _CHECK_BLOCK = 1 << 22  # (polytope, line, vertex) values per block of the window check
 _INC_BLOCK = 1 << 22  # entries per block of unpacked incidences in compact
+_PAIRS_MASK_VM = 48  # up to this many vertex slots, cut's vertex pairs come from one (n, Vm, Vm) mask
 
 
 _ARANGE: dict = {}
@@ -60,9 +63,20 @@ def _at_least(bits: Tensor, m: int) -> Tensor:
     return x != 0 if m > 0 else torch.ones_like(x, dtype=torch.bool)
 
 
+_BYTE_SHIFTS: dict = {}
+
+
 def unpack(bits: Tensor, F: int) -> Tensor:
     """Bool incidence ``(..., F)`` from bitmasks ``(..., W)``."""
     W = bits.shape[-1]
+    if bits.numel() >= (1 << 15) and sys.byteorder == "little":
+        # large: shift the bytes (8 one-byte results a byte instead of 62 eight-byte ones)
+        sh = _BYTE_SHIFTS.get(str(bits.device))
+        if sh is None:
+            sh = _BYTE_SHIFTS[str(bits.device)] = torch.arange(8, dtype=torch.uint8, device=bits.device)
+        by = bits.contiguous().view(torch.uint8)  # (..., 8 W): byte b of word w holds bits 8b..8b+7
+        out = ((by.unsqueeze(-1) >> sh) & 1).view(*bits.shape[:-1], W, 64)[..., :WORD]
+        return out.reshape(*bits.shape[:-1], W * WORD)[..., :F].view(torch.bool)
     out = torch.empty((*bits.shape[:-1], F), dtype=torch.bool, device=bits.device)
     flat_in = bits.reshape(-1, W)
     flat_out = out.view(-1, F)
@@ -310,9 +324,7 @@ class PolyState:
         else:
             newbit = bits.new_zeros(n, W).scatter_(1, (slot // WORD).unsqueeze(1), (1 << (slot % WORD)).unsqueeze(1))
         # crossing edges: + and - vertices with no third vertex on all their common facets
-        pr = (pos.unsqueeze(2) & neg.unsqueeze(1)).view(n * Vm, Vm).nonzero()  # rows (s * Vm + i, j), sorted
-        fi = pr[:, 0]
-        fj = fi - fi % Vm + pr[:, 1]
+        fi, fj = _pairs(pos, neg)
         bflat = bits.view(n * Vm, W)
         common = bflat[fi] & bflat[fj]  # (M, W)
         # an edge lies on at least k - 1 common half-spaces: a cheap filter before the
@@ -403,6 +415,28 @@ class PolyState:
 
 
 # ---------------------------------------------------------------------- refinement
+
+
+def _pairs(pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor]:
+    """Flat indices ``s * Vm + i``, ``s * Vm + j`` of every pair of a ``pos`` and a ``neg``
+    vertex of the same polytope, sorted by ``(s, i, j)``."""
+    n, Vm = pos.shape
+    if Vm <= _PAIRS_MASK_VM:
+        # small polytopes: one mask of all (s, i, j) is fewest ops
+        pr = (pos.unsqueeze(2) & neg.unsqueeze(1)).view(n * Vm, Vm).nonzero()  # rows (s * Vm + i, j)
+        fi = pr[:, 0]
+        return fi, fi - fi % Vm + pr[:, 1]
+    # many vertices: the product of the + and - lists per polytope (no (n, Vm, Vm) mask)
+    pi = pos.view(-1).nonzero().squeeze(1)  # s * Vm + i, sorted
+    ni = neg.view(-1).nonzero().squeeze(1)
+    npos, nneg = pos.sum(1), neg.sum(1)
+    cnt = npos * nneg
+    s = torch.repeat_interleave(torch.arange(n, device=pos.device), cnt)
+    local = torch.arange(s.shape[0], device=pos.device) - (cnt.cumsum(0) - cnt)[s]
+    nn_ = nneg[s]
+    fi = pi[(npos.cumsum(0) - npos)[s] + local // nn_]
+    fj = ni[(nneg.cumsum(0) - nneg)[s] + local % nn_]
+    return fi, fj
 
 
 def _line_priority(ids: Tensor) -> Tensor:

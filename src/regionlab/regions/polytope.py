@@ -374,7 +374,10 @@ def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor) -> Tensor:
     step = max(1, _INC_BLOCK // max(1, state.V.shape[1]))  # bounded memory for the (nF, Vm) words
     for f0 in range(0, r_f.shape[0], step):
         r, sf = r_f[f0:f0 + step], s_f[f0:f0 + step]
-        word = state.inc[r, :, sf // WORD]  # (n, Vm)
+        if state.inc.shape[2] == 1:
+            word = state.inc[:, :, 0].index_select(0, r)  # (n, Vm)
+        else:
+            word = state.inc[r, :, sf // WORD]
         e_f, e_v = ((word >> (sf % WORD).unsqueeze(1)) & 1).nonzero(as_tuple=True)
         out.index_add_(0, e_f + f0, state.V[r[e_f], e_v])
         cnt += torch.bincount(e_f + f0, minlength=r_f.shape[0])
