@@ -14,13 +14,13 @@ Usage::
 
 Reports best and median of ``--repeats`` timed runs after a warm-up, and peak memory.
 
-The default cases stop at 6-8 (2503 regions, about 1 s a run). ``--cases 6-16`` runs,
+The default cases stop at 6-8 (2503 regions, under 1 s a run). ``--cases 6-16`` runs,
 but is not a default: the seed-0 6-16-16-16-1 box has 60714 regions (6291 after the
 first layer, 35227 after the second) with about 65 vertices each on average and up to
 ~600, which the vertex engine holds padded to the largest count; one run takes about
-70 s on the 2-core machine and 6.4 GB of memory (peak RSS), so the warm-up and repeats
-would make ``make bench`` take about 7 minutes. (Before the memory blocks of the cuts
-and of the incidence unpacking it ran out of memory in the third layer.)
+40 s on the 2-core machine and 6.4 GB of memory (peak RSS), so the warm-up and repeats
+would make ``make bench`` take about 4 minutes and hold 6 GB. (Before the memory blocks
+of the cuts and of the incidence unpacking it ran out of memory in the third layer.)
 """
 
 from __future__ import annotations
