@@ -345,3 +345,33 @@ def test_vertex_pairs_from_lists_match_the_mask(seed, monkeypatch):
         monkeypatch.setattr(_vertex_engine, "_PAIRS_MASK_VM", 48)
         for name in ["patterns", "vertices_flat", "vertex_offsets", "A", "b", "facet_unit", "adjacency", "witnesses"]:
             assert torch.equal(getattr(part, name), getattr(ref, name)), name
+
+
+def test_volumes_retry_a_region_that_qhull_refuses(monkeypatch):
+    import warnings
+
+    import scipy.spatial
+    from scipy.spatial import QhullError
+
+    from regionlab.errors import NumericalWarning
+
+    net = CPWLNetwork.sequential((3,), [Dense(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], dtype=torch.float64),
+                                              torch.tensor([0.1, -0.2], dtype=torch.float64)), PiecewiseLinear.relu()])
+    exact = regionlab.partition_polytope(net, Box([-1.0] * 3, [1.0] * 3)).volumes
+    real = scipy.spatial.ConvexHull
+    calls = []
+
+    def picky(points, qhull_options=None):
+        calls.append(qhull_options)
+        if qhull_options is None and len(calls) == 2:  # the second region at default precision
+            raise QhullError("QH6271 qhull topology error (wide merge)")
+        return real(points, qhull_options=qhull_options)
+
+    monkeypatch.setattr(scipy.spatial, "ConvexHull", picky)
+    part = regionlab.partition_polytope(net, Box([-1.0] * 3, [1.0] * 3))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vols = part.volumes
+    assert [w.category for w in caught] == [NumericalWarning] and "region 1" in str(caught[0].message)
+    assert calls.count("Qt Q12") == 1
+    assert torch.allclose(vols, exact, rtol=0, atol=1e-12) and abs(float(vols.sum()) - 8.0) < 1e-12
