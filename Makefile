@@ -20,7 +20,8 @@ demo: $(STAMP)
 	$(VENV)/bin/regionlab demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+	$(PY) -m pytest -q -n 2 -m "not ray" tests
+	$(PY) -m pytest -q -m ray tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/partition_2d.py

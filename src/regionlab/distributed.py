@@ -53,6 +53,8 @@ DEFAULT_MAX_CHUNKS = 64
 _IN_FLIGHT_PER_WORKER = 2
 # how long an interrupted or failed Ray map keeps cancelling tasks that have not ended
 _CANCEL_TIMEOUT_S = 10.0
+# after Ctrl-C, how long Ray tasks get to end on a plain cancel before they are forced
+_FORCE_CANCEL_AFTER_S = 2.0
 
 # whether map_points started (or connected) the running Ray instance itself
 _RAY_STARTED_HERE = False
@@ -401,7 +403,7 @@ def _run_ray(fn, fn_kwargs, accepts_offset, X, bounds, results, bar, num_workers
     except KeyboardInterrupt:
         refs = list(pending)
         finished, _ = ray.wait(refs, num_returns=len(refs), timeout=0) if refs else ([], [])
-        _cancel_ray_tasks(ray, refs)
+        _cancel_ray_tasks(ray, refs, force_after=_FORCE_CANCEL_AFTER_S)
         for ref in finished:
             try:
                 results[pending[ref]] = ray.get(ref)
@@ -409,22 +411,33 @@ def _run_ray(fn, fn_kwargs, accepts_offset, X, bounds, results, bar, num_workers
                 pass
         raise
     except BaseException:
-        _cancel_ray_tasks(ray, list(pending))
+        _cancel_ray_tasks(ray, list(pending), force_after=None)
         raise
 
 
-def _cancel_ray_tasks(ray, refs: list) -> None:
-    """Cancel ``refs``: queued tasks are dropped, running ones are killed with their worker.
+def _cancel_ray_tasks(ray, refs: list, *, force_after: float | None) -> None:
+    """Cancel ``refs``: queued tasks are dropped, running ones are interrupted.
 
-    A plain cancel does not stop a task that is blocked (e.g. sleeping or in C code),
-    and a task being dispatched while it is cancelled can escape it, so the cancel is
-    forced and repeated until every task has ended (or a few seconds have passed).
+    A plain cancel first, for every task. Forcing kills the task's worker, which is the
+    only way to stop a task that is blocked (sleeping, or in C code), but Ray crashes
+    the driver process (``Check failed: ... Tried to complete task that was not
+    pending``, seen with Ray 2.x) when a forced cancel meets the task's own completion.
+    So only tasks still running ``force_after`` seconds after the plain cancel are
+    forced (repeatedly, since a task being dispatched can escape one cancel), and
+    ``force_after=None`` never forces (a chunk failed: the others are finishing).
     """
+    if not refs:
+        return
+    for ref in refs:
+        ray.cancel(ref, force=False)
+    if force_after is None:
+        return
+    _, running = ray.wait(refs, num_returns=len(refs), timeout=force_after)
     deadline = time.monotonic() + _CANCEL_TIMEOUT_S
-    while refs:
-        for ref in refs:
+    while running:
+        for ref in running:
             ray.cancel(ref, force=True)
-        _, refs = ray.wait(refs, num_returns=len(refs), timeout=0.25)
+        _, running = ray.wait(running, num_returns=len(running), timeout=0.25)
         if time.monotonic() > deadline:
             break
 
