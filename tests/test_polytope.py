@@ -375,3 +375,81 @@ def test_volumes_retry_a_region_that_qhull_refuses(monkeypatch):
     assert [w.category for w in caught] == [NumericalWarning] and "region 1" in str(caught[0].message)
     assert calls.count("Qt Q12") == 1
     assert torch.allclose(vols, exact, rtol=0, atol=1e-12) and abs(float(vols.sum()) - 8.0) < 1e-12
+
+
+_ALL_FIELDS = ["patterns", "vertices_flat", "vertex_offsets", "A", "b", "facet_offsets", "facet_unit", "adjacency",
+               "witnesses", "inradii"]
+
+
+def _numpy_path_cases():
+    gen = torch.Generator().manual_seed(7)
+    W1 = torch.randint(-2, 3, (6, 3), generator=gen).to(DT)
+    W1[1] = W1[0]
+    W1[2] = 2 * W1[0]
+    W1[3] = 0
+    b1 = torch.randint(-2, 3, (6,), generator=gen).to(DT) * 0.5
+    b1[4] = -100.0  # a dead unit
+    maxout = [Dense(torch.randn(6, 3, generator=gen, dtype=DT), torch.randn(6, generator=gen, dtype=DT) * 0.3),
+              MaxOp(torch.tensor([[0, 1, 2], [3, 4, 5]]), (2,)), PiecewiseLinear.relu(), Dense(torch.randn(1, 2, generator=gen, dtype=DT))]
+    return [
+        (mlp_net([6, 5, 4], gen), BOX3),
+        (mlp_net([5, 4], gen, act=lambda: PiecewiseLinear.leaky_relu(0.1)), BOX3),
+        (mlp_net([5, 4], gen, act=lambda: PiecewiseLinear.hardtanh(-0.4, 0.6)), BOX3),
+        (CPWLNetwork.sequential((3,), [Dense(W1, b1), PiecewiseLinear.relu(),
+                                       Dense(torch.randint(-2, 3, (4, 6), generator=gen).to(DT), torch.randint(-2, 3, (4,), generator=gen).to(DT) * 0.5),
+                                       PiecewiseLinear.relu()]), BOX3),
+        (CPWLNetwork.sequential((3,), maxout), BOX3),
+        (mlp_net([8, 6], gen, d=2), Box([-1.0] * 2, [1.0] * 2)),
+        (mlp_net([6, 5], gen, d=4), Box([-1.0] * 4, [1.0] * 4)),
+        (mlp_net([5, 4], gen, d=5), L1Ball(torch.zeros(5, dtype=DT), 1.0)),
+        (mlp_net([6, 5], gen), Simplex(torch.tensor([[0.0, 0, 0], [1.5, 0, 0], [0, 1.5, 0], [0, 0, 1.5]], dtype=DT) - 0.4)),
+        (mlp_net([70], gen), BOX3),  # > 62 half-spaces: the torch cut takes over
+    ]
+
+
+@pytest.mark.parametrize("case", range(10))
+@pytest.mark.parametrize("blocks", [False, True])
+def test_numpy_cut_and_walk_match_torch(case, blocks, monkeypatch):
+    # CPU cuts and walks run their index work in numpy (NUMPY_CUT); the torch path gives
+    # bit-identical partitions, also with one polytope per check block (no values reuse)
+    from regionlab.regions import _vertex_engine
+
+    net, domain = _numpy_path_cases()[case]
+    if blocks:
+        monkeypatch.setattr(_vertex_engine, "_CHECK_BLOCK", 1)
+    monkeypatch.setattr(_vertex_engine, "NUMPY_CUT", False)
+    ref = regionlab.partition_polytope(net, domain, engine="vertex")
+    monkeypatch.setattr(_vertex_engine, "NUMPY_CUT", True)
+    calls = []
+    orig = _vertex_engine.PolyState._cut_np
+
+    def counted(self, *a, **kw):
+        calls.append(1)
+        return orig(self, *a, **kw)
+
+    monkeypatch.setattr(_vertex_engine.PolyState, "_cut_np", counted)
+    part = regionlab.partition_polytope(net, domain, engine="vertex")
+    assert calls  # the numpy path ran
+    assert part.complete and ref.complete
+    for name in _ALL_FIELDS:
+        assert torch.equal(getattr(part, name), getattr(ref, name)), name
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8])
+def test_numpy_values_match_torch_small_bmm(k):
+    # _np_values sums in the order of torch's small-matrix baddbmm: bit-identical
+    from regionlab.regions._vertex_engine import PolyState, _np_values
+
+    gen = torch.Generator().manual_seed(k)
+    for Vm in [3, 17, 48]:
+        if k * Vm >= 400:
+            continue
+        P = torch.randn(40, Vm, k, generator=gen, dtype=DT) * 3
+        P[:20] = torch.randint(-3, 4, (20, Vm, k), generator=gen).to(DT) / 3
+        g = torch.randn(40, k, generator=gen, dtype=DT)
+        c = torch.randn(40, generator=gen, dtype=DT)
+        state = PolyState(P, torch.full((40,), Vm), torch.zeros(40, 1, k + 1, dtype=DT), torch.zeros(40, dtype=torch.long),
+                          torch.zeros(40, 1, dtype=torch.long), torch.zeros(40, Vm, 1, dtype=torch.long), 1e-9)
+        v_t, t_t = state._values(P, g, c)
+        v_n, t_n = _np_values(P.numpy(), g.numpy(), c.numpy(), 1e-9)
+        assert np.array_equal(v_t.numpy(), v_n) and np.array_equal(t_t.numpy(), t_n)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -31,6 +32,11 @@ _CUT_BLOCK = 1 << 24  # vertex pairs per block of a cut (16 MB of bools)
 _CHECK_BLOCK = 1 << 22  # (polytope, line, vertex) values per block of the window check
 _INC_BLOCK = 1 << 22  # entries per block of unpacked incidences in compact
 _PAIRS_MASK_VM = 48  # up to this many vertex slots, cut's vertex pairs come from one (n, Vm, Vm) mask
+# CPU cuts of polytopes with few vertex slots and one incidence word run their index work
+# in numpy (a few us an op instead of torch's ~5-10 us: these tensors are tiny); the float
+# arithmetic stays in torch, so the results are bit-identical to the torch path.
+# Set to False to force the torch path (tests run both).
+NUMPY_CUT = True
 
 
 _ARANGE: dict = {}
@@ -277,11 +283,13 @@ class PolyState:
         tol = torch.baddbmm(c.abs().view(-1, 1, 1), P.abs(), g.abs().unsqueeze(-1)).squeeze(-1).mul_(self.atol).add_(self.atol)
         return vals, tol
 
-    def cut(self, S: Tensor, g: Tensor, c: Tensor, unit: Tensor, keep_negative: bool = True) -> Tensor:
+    def cut(self, S: Tensor, g: Tensor, c: Tensor, unit: Tensor, keep_negative: bool = True, hrow: Tensor | None = None,
+            vt: tuple | None = None) -> Tensor:
         """Cut polytopes ``S`` by ``g . p + c = 0``; ``S`` keeps the part where it is ``>= 0``.
 
         With ``keep_negative`` the other part is appended (its new ids are returned), else
-        it is discarded (a clip). Every polytope of ``S`` must have a vertex strictly on
+        it is discarded (a clip). ``hrow``: the rows ``_hrows(g, c)`` if the caller has
+        them; ``vt``: see ``_cut_np`` (numpy path only). Every polytope of ``S`` must have a vertex strictly on
         the positive side, and, for a split, one strictly on the negative side.
 
         Padding invariant: vertex slots past ``nv`` repeat the polytope's vertex 0 (so
@@ -295,9 +303,15 @@ class PolyState:
         if S.shape[0] > step:
             # bounded memory for the (n, Vm, Vm) vertex pairs: polytopes are cut
             # independently and appended in order, so blocks give the same result
-            parts = [self.cut(S[i:i + step], g[i:i + step], c[i:i + step], unit[i:i + step], keep_negative)
+            parts = [self.cut(S[i:i + step], g[i:i + step], c[i:i + step], unit[i:i + step], keep_negative,
+                              None if hrow is None else hrow[i:i + step],
+                              None if vt is None else (vt[0][i:i + step], vt[1][i:i + step]))
                      for i in range(0, S.shape[0], step)]
             return torch.cat(parts) if keep_negative else None
+        if NUMPY_CUT and S.device.type == "cpu" and Vm <= _PAIRS_MASK_VM and self._inc.shape[2] == 1 and 2 <= k <= 9:
+            done, out = self._cut_np(S, g, c, unit, keep_negative, hrow, vt)
+            if done:
+                return out
         P = self._V.index_select(0, S)
         vals, tol = self._values(P, g, c)
         Vm = vals.shape[1]
@@ -308,6 +322,7 @@ class PolyState:
         if not bool(ok.all()):
             # a borderline polytope the caller's test saw cut: nothing to cut here
             S, g, c, unit, vals, tol, P = S[ok], g[ok], c[ok], unit[ok], vals[ok], tol[ok], P[ok]
+            hrow = hrow[ok] if hrow is not None else None
             valid, pos, neg = valid[ok], pos[ok], neg[ok]
             if S.numel() == 0:
                 return S
@@ -375,8 +390,7 @@ class PolyState:
         Iout = Bsrc.index_select(0, torch.where(pad, n * Vm + M, mp).view(-1)).view(-1, Vo, W)
 
         self._widen(Vo)
-        gn = g.norm(dim=1, keepdim=True)
-        rowN = torch.cat([g, -c.unsqueeze(1)], 1) / gn
+        rowN = hrow if hrow is not None else _hrows(g, c)
         if keep_negative:
             new_ids = self.append(S, geometry=False)
             rows = torch.cat([S, new_ids])
@@ -392,6 +406,124 @@ class PolyState:
         self._fu[rows, slot] = unit
         self._nf.index_copy_(0, rows, slot + 1)
         return new_ids
+
+    def _cut_np(self, S: Tensor, g: Tensor, c: Tensor, unit: Tensor, keep_negative: bool, hrow: Tensor | None = None,
+                vt: tuple | None = None):
+        """``cut`` for CPU polytopes with one incidence word: the same steps, the index work
+        in numpy on views of the buffers. Returns ``(False, None)`` (nothing changed) when
+        the new half-space would need a second incidence word.
+
+        ``vt``: the values and tolerances at the vertices of ``S``, as :func:`_np_values`
+        computes them (bit-identical to ``_values`` for small ``k * Vm``)."""
+        k = self.k
+        Vm = self._V.shape[1]
+        Sn = S.numpy()
+        slot = self._nf.numpy()[Sn]
+        if slot.size and int(slot.max()) + 1 > WORD:
+            return False, None
+        P_t = self._V.index_select(0, S)
+        if vt is not None:
+            vals, tol = vt
+        elif k * Vm < _BMM_SMALL:
+            vals, tol = _np_values(P_t.numpy(), g.numpy(), c.numpy(), self.atol)
+        else:
+            vals_t, tol_t = self._values(P_t, g, c)
+            vals, tol = vals_t.numpy(), tol_t.numpy()
+        valid = _np_arange(Vm) < self._nv.numpy()[Sn][:, None]
+        pos = valid & (vals > tol)
+        neg = valid & (vals < -tol)
+        ok = pos.any(1) & neg.any(1)
+        if not ok.all():
+            # a borderline polytope the caller's test saw cut: nothing to cut here
+            okt = torch.from_numpy(ok)
+            S, g, c, unit, P_t = S[okt], g[okt], c[okt], unit[okt], P_t[okt]
+            hrow = hrow[okt] if hrow is not None else None
+            Sn, slot, vals, valid, pos, neg = Sn[ok], slot[ok], vals[ok], valid[ok], pos[ok], neg[ok]
+            if Sn.size == 0:
+                return True, S
+        n = Sn.shape[0]
+        P = P_t.numpy().reshape(n * Vm, k)
+        zer = valid & ~(pos | neg)
+        self._ensure_slots(int(slot.max()) + 1)  # W stays 1 (slot + 1 <= WORD)
+        bits = self._inc.numpy()[Sn, :, 0]  # (n, Vm)
+        newbit = np.left_shift(np.int64(1), slot)  # (n,)
+        # crossing edges: + and - vertices with no third vertex on all their common facets
+        pr = np.flatnonzero(pos[:, :, None] & neg[:, None, :])  # (s * Vm + i) * Vm + j, sorted
+        fi = pr // Vm  # s * Vm + i
+        s_i = fi // Vm
+        fj = pr - fi * Vm + s_i * Vm  # s * Vm + j
+        bflat = bits.reshape(-1)
+        common = bflat[fi] & bflat[fj]
+        x = common  # at least k - 1 common half-spaces (a cheap filter, as _at_least)
+        for _ in range(k - 2):
+            x = x & (x - 1)
+        sel = np.flatnonzero(x)
+        fi, fj, s_i, common = fi[sel], fj[sel], s_i[sel], common[sel]
+        # padding slots have no bits, so they are never inside
+        edge = np.count_nonzero((common[:, None] & ~bits[s_i]) == 0, axis=1) == 2
+        sel = np.flatnonzero(edge)
+        fi, fj, s_i, common = fi[sel], fj[sel], s_i[sel], common[sel]
+        M = s_i.shape[0]
+        vflat = vals.reshape(-1)
+        vi, vj = vflat[fi], vflat[fj]
+        t = vi / (vi - vj)
+        X = torch.lerp(torch.from_numpy(P[fi]), torch.from_numpy(P[fj]), torch.from_numpy(t).unsqueeze(1)).numpy()
+        Xbits = common | newbit[s_i]
+        nX = np.bincount(s_i, minlength=n)
+        zbits = bits | np.where(zer, newbit[:, None], 0)
+        xrank = np.arange(M) - (np.cumsum(nX) - nX)[s_i]
+
+        # both parts at once: rows [positive parts; negative parts], each the kept old
+        # vertices in order, then the new ones, as indices into [old vertices; new vertices]
+        sides = 2 if keep_negative else 1
+        keepv = np.concatenate([pos | zer, neg | zer]) if keep_negative else pos | zer  # (sides * n, Vm)
+        rank = np.cumsum(keepv, 1)
+        cnt = rank[:, -1]
+        tot = cnt + (np.concatenate([nX, nX]) if keep_negative else nX)
+        Vo = max(Vm, int(tot.max()))
+        rr, qq = np.nonzero(keepv)
+        mp = np.full((sides * n, Vo), -1, dtype=np.int64)
+        mp[rr, rank[rr, qq] - 1] = (rr % n) * Vm + qq
+        src_x = np.arange(n * Vm, n * Vm + M)
+        mp[s_i, cnt[s_i] + xrank] = src_x
+        if keep_negative:
+            mp[s_i + n, cnt[s_i + n] + xrank] = src_x
+        pad = mp < 0
+        Vout = np.take(np.concatenate([P, X]), np.where(pad, mp[:, :1], mp), axis=0)  # (sides * n, Vo, k)
+        Iout = np.take(np.concatenate([zbits.reshape(-1), Xbits, np.zeros(1, dtype=np.int64)]), np.where(pad, n * Vm + M, mp))
+
+        self._widen(Vo)
+        rowN = (hrow if hrow is not None else _hrows(g, c)).numpy()
+        unit = unit.numpy()
+        if keep_negative:
+            new_ids = self._append_np(Sn)
+            rows = np.concatenate([Sn, new_ids.numpy()])
+            Hrow = np.concatenate([-rowN, rowN])
+            slot, unit = np.concatenate([slot, slot]), np.concatenate([unit, unit])
+        else:
+            new_ids = None
+            rows, Hrow = Sn, -rowN
+        self._V.numpy()[rows] = Vout  # (_widen: the buffers hold exactly Vo slots)
+        self._inc.numpy()[rows, :, 0] = Iout
+        self._nv.numpy()[rows] = tot
+        self._H.numpy()[rows, slot] = Hrow
+        self._fu.numpy()[rows, slot] = unit
+        self._nf.numpy()[rows] = slot + 1
+        return True, new_ids
+
+    def _append_np(self, src) -> Tensor:
+        """``append(src, geometry=False)`` with numpy copies (CPU buffers)."""
+        R, m = self.n, src.shape[0]
+        need = R + m
+        self._room(need)
+        for name in _HFIELDS:
+            t = getattr(self, "_" + name).numpy()
+            t[R:need] = t[src]
+        for _, t in self.carry.buffers():
+            t = t.numpy()
+            t[R:need] = t[src]
+        self.n = need
+        return torch.arange(R, need)
 
     @staticmethod
     def _edges(common: Tensor, nbits: Tensor, valid: Tensor | None) -> Tensor:
@@ -437,6 +569,42 @@ def _pairs(pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor]:
     fi = pi[(npos.cumsum(0) - npos)[s] + local // nn_]
     fj = ni[(nneg.cumsum(0) - nneg)[s] + local % nn_]
     return fi, fj
+
+
+def _hrows(g: Tensor, c: Tensor) -> Tensor:
+    """Half-space rows ``[g, -c] / |g|`` of the hyperplanes ``g . p + c = 0``."""
+    return torch.cat([g, -c.unsqueeze(1)], 1) / g.norm(dim=1, keepdim=True)
+
+
+_BMM_SMALL = 400  # torch's small-matrix baddbmm (naive loops) below this many multiply-adds a matrix
+
+
+def _np_values(P: np.ndarray, g: np.ndarray, c: np.ndarray, atol: float) -> tuple[np.ndarray, np.ndarray]:
+    """``PolyState._values`` in numpy, ``P`` ``(n, Vm, k)``, ``g`` ``(n, k)``: the same sums in the
+    same order as torch's small-matrix baddbmm (bit-identical while ``k * Vm < 400``)."""
+    k = P.shape[-1]
+    Pa, ga = np.abs(P), np.abs(g)
+    acc = P[..., 0] * g[..., None, 0]
+    mag = Pa[..., 0] * ga[..., None, 0]
+    for i in range(1, k):
+        acc += P[..., i] * g[..., None, i]
+        mag += Pa[..., i] * ga[..., None, i]
+    acc += c[..., None]
+    mag += np.abs(c)[..., None]
+    mag *= atol
+    mag += atol
+    return acc, mag
+
+
+_NP_ARANGE: dict = {}
+
+
+def _np_arange(n: int) -> np.ndarray:
+    """A cached numpy ``arange(n)`` (never written to)."""
+    a = _NP_ARANGE.get(n)
+    if a is None:
+        a = _NP_ARANGE[n] = np.arange(n)
+    return a
 
 
 def _line_priority(ids: Tensor) -> Tensor:
@@ -494,10 +662,14 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     c_line = z[r_idx, 0, u_idx] - bp[u_idx, j_idx]
     g_abs, c_abs = g_line.abs(), c_line.abs()
     unit_line = u_idx + unit_offset
+    h_line = _hrows(g_line, c_line)
     # each fragment walks through its parent's lines [cur, end)
     state.carry["par"] = torch.arange(R, device=dev)
     state.carry["walk"] = torch.stack([start, start + ct], 1)  # (cur, end): one carried tensor
     steps = torch.arange(4 * WINDOW, device=dev)
+    if NUMPY_CUT and dev.type == "cpu":
+        _walk_np(state, g_line, c_line, unit_line, h_line)
+        r_idx = r_idx[:0]  # done
     while r_idx.numel():
         walk = state.carry["walk"]
         cur, end = walk[:, 0], walk[:, 1]
@@ -522,7 +694,7 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
         sel = any_cross.nonzero().squeeze(1)
         if sel.numel():
             lsel = li[sel, first[sel]]
-            state.cut(act[sel], g_line[lsel], c_line[lsel], unit_line[lsel])
+            state.cut(act[sel], g_line[lsel], c_line[lsel], unit_line[lsel], hrow=h_line[lsel])
     state.carry.pop("walk")
     par = state.carry.pop("par")
     F = par.shape[0]
@@ -539,6 +711,49 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
         choice.index_put_((frag[up], u_idx[li[up]]), torch.ones(int(up.sum()), dtype=choice.dtype, device=dev), accumulate=True)
     oc = on_code[par]
     return par, choice, torch.where(oc != 0, oc, choice)
+
+
+def _walk_np(state: PolyState, g_line, c_line, unit_line, h_line) -> None:
+    """The walk of ``refine_univariate`` for CPU states, its index work and window check in
+    numpy. The check's values are the sums of ``_np_values`` (in the order of torch's
+    small-matrix kernel, which the cut uses for ``k * Vm < 400``), and are handed to the
+    cut, so check and cut see the same values (the torch walk's check, a larger batched
+    product, may differ from the cut's in the last bit)."""
+    gl, cl = g_line.numpy(), c_line.numpy()
+    k, atol = state.k, state.atol
+    steps = np.arange(4 * WINDOW)
+    while True:
+        walk = state.carry["walk"].numpy()  # a view: the writes to cur below are the walk's
+        cur, end = walk[:, 0], walk[:, 1]
+        act = np.flatnonzero(cur < end)
+        if act.size == 0:
+            break
+        c0, e0 = cur[act], end[act]
+        Wn = WINDOW if int((e0 - c0).max()) <= 8 * WINDOW else 4 * WINDOW
+        li = c0[:, None] + steps[:Wn]
+        valid_w = li < e0[:, None]
+        li = np.where(valid_w, li, 0)
+        Vbuf = state._V.numpy()
+        Vm = Vbuf.shape[1]
+        blk = max(1, _CHECK_BLOCK // (Wn * Vm))
+        keep_vals = act.shape[0] <= blk and k * Vm < _BMM_SMALL
+        parts = []
+        for a0 in range(0, act.shape[0], blk):
+            P = Vbuf[act[a0:a0 + blk]][:, None]  # (A, 1, Vm, k)
+            lb = li[a0:a0 + blk]
+            vals, tol = _np_values(P, gl[lb], cl[lb], atol)  # (A, Wn, Vm) by broadcasting
+            parts.append((vals > tol).any(-1) & (vals < -tol).any(-1))
+        cross = (parts[0] if len(parts) == 1 else np.concatenate(parts)) & valid_w
+        any_cross = cross.any(1)
+        first = np.where(any_cross, cross.argmax(1), Wn - 1)
+        # past the first crossing line, or past the window (at most to the end)
+        cur[act] = np.minimum(c0 + first + 1, e0)
+        sel = np.flatnonzero(any_cross)
+        if sel.size:
+            fs = first[sel]
+            lsel = torch.from_numpy(li[sel, fs])
+            vt = (vals[sel, fs], tol[sel, fs]) if keep_vals else None
+            state.cut(torch.from_numpy(act[sel]), g_line[lsel], c_line[lsel], unit_line[lsel], hrow=h_line[lsel], vt=vt)
 
 
 def _crossing(state: PolyState, act: Tensor, g_line, c_line, g_abs, c_abs, li: Tensor) -> Tensor:
