@@ -316,12 +316,20 @@ def test_memory_blocks_do_not_change_the_partition(case, monkeypatch):
 
 @pytest.mark.parametrize(("shape", "F"), [((7, 5), 3), ((40, 30), 62), ((30, 20), 100), ((300, 200), 30),
                                           ((200, 200), 100), ((20, 900), 186)])
-def test_incidence_bits_pack_and_unpack(shape, F):
-    # small and large masks take different unpacking paths (int64 shifts, byte shifts)
+@pytest.mark.parametrize("numpy_unpack", [False, True])
+def test_incidence_bits_pack_and_unpack(shape, F, numpy_unpack, monkeypatch):
+    # small and large masks take different unpacking paths (int64 shifts, byte shifts),
+    # CPU masks numpy's unpackbits
+    from regionlab.regions import _vertex_engine
     from regionlab.regions._vertex_engine import pack, unpack
 
+    monkeypatch.setattr(_vertex_engine, "NUMPY_UNPACK", numpy_unpack)
     inc = torch.rand(*shape, F, generator=torch.Generator().manual_seed(F)) < 0.3
-    assert torch.equal(unpack(pack(inc), F), inc)
+    out = unpack(pack(inc), F)
+    assert out.dtype == torch.bool and torch.equal(out, inc)
+    if len(shape) == 2:  # (n, Vm) masks of F half-spaces: vertex counts per half-space
+        cnt = _vertex_engine.incidence_counts(pack(inc), F)
+        assert cnt.dtype == torch.int32 and torch.equal(cnt, inc.sum(1, dtype=torch.int32))
 
 
 @pytest.mark.parametrize("seed", range(3))

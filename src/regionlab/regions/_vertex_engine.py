@@ -37,6 +37,8 @@ _PAIRS_MASK_VM = 48  # up to this many vertex slots, cut's vertex pairs come fro
 # arithmetic stays in torch, so the results are bit-identical to the torch path.
 # Set to False to force the torch path (tests run both).
 NUMPY_CUT = True
+NUMPY_UNPACK = True  # CPU incidence masks unpacked by numpy (False: the torch paths)
+_NUMPY_CUT_VM = 96  # up to this many vertex slots (its vertex pairs come from one (n, Vm, Vm) mask)
 
 
 _ARANGE: dict = {}
@@ -75,6 +77,13 @@ _BYTE_SHIFTS: dict = {}
 def unpack(bits: Tensor, F: int) -> Tensor:
     """Bool incidence ``(..., F)`` from bitmasks ``(..., W)``."""
     W = bits.shape[-1]
+    if NUMPY_UNPACK and bits.device.type == "cpu" and sys.byteorder == "little":
+        # numpy's unpackbits: byte b of word w holds bits 8b..8b+7, least significant first
+        ub = np.unpackbits(bits.contiguous().numpy().view(np.uint8).reshape(-1), bitorder="little")
+        ub = ub.reshape(*bits.shape[:-1], 64 * W)
+        if W > 1:
+            ub = ub.reshape(*bits.shape[:-1], W, 64)[..., :WORD].reshape(*bits.shape[:-1], W * WORD)
+        return torch.from_numpy(ub[..., :F].view(np.bool_))
     if bits.numel() >= (1 << 15) and sys.byteorder == "little":
         # large: shift the bytes (8 one-byte results a byte instead of 62 eight-byte ones)
         sh = _BYTE_SHIFTS.get(str(bits.device))
@@ -95,6 +104,16 @@ def unpack(bits: Tensor, F: int) -> Tensor:
         for r0 in range(0, flat_in.shape[0], step):
             flat_out[r0:r0 + step, f0:f1] = ((flat_in[r0:r0 + step, w:w + 1] >> shifts) & 1).bool()
     return out
+
+
+def incidence_counts(bits: Tensor, F: int) -> Tensor:
+    """Number of vertices on each half-space, int32 ``(n, F)``, from bitmasks ``(n, Vm, W)``."""
+    n, Vm, W = bits.shape
+    if NUMPY_UNPACK and bits.device.type == "cpu" and sys.byteorder == "little" and Vm < (1 << 16):
+        ub = np.unpackbits(bits.contiguous().numpy().view(np.uint8).reshape(-1), bitorder="little")
+        cnt = ub.reshape(n, Vm, W, 64).sum(1, dtype=np.uint16)[..., :WORD].reshape(n, W * WORD)[:, :F]
+        return torch.from_numpy(cnt.astype(np.int32))
+    return unpack(bits, F).sum(1, dtype=torch.int32)
 
 
 def pack(inc: Tensor) -> Tensor:
@@ -256,7 +275,7 @@ class PolyState:
         Vm = self.V.shape[1]
         step = max(1, _INC_BLOCK // max(1, Vm * Fm))  # bounded memory for the unpacked incidence
         blocks = range(0, R, step)
-        count = torch.cat([unpack(self.inc[s0:s0 + step], Fm).sum(1, dtype=torch.int32) for s0 in blocks]) if R else self.fu.new_zeros((0, Fm))
+        count = torch.cat([incidence_counts(self.inc[s0:s0 + step], Fm) for s0 in blocks]) if R else self.fu.new_zeros((0, Fm))
         live = (self.fu >= -1) & (torch.arange(Fm, device=self.fu.device) < self.nf.unsqueeze(1)) & (count >= self.k)
         nf = live.sum(1)
         F2 = max(1, int(nf.max()) if R else 1)
@@ -308,7 +327,7 @@ class PolyState:
                               None if vt is None else (vt[0][i:i + step], vt[1][i:i + step]))
                      for i in range(0, S.shape[0], step)]
             return torch.cat(parts) if keep_negative else None
-        if NUMPY_CUT and S.device.type == "cpu" and Vm <= _PAIRS_MASK_VM and self._inc.shape[2] == 1 and 2 <= k <= 9:
+        if NUMPY_CUT and S.device.type == "cpu" and Vm <= _NUMPY_CUT_VM and self._inc.shape[2] == 1 and 2 <= k <= 9:
             done, out = self._cut_np(S, g, c, unit, keep_negative, hrow, vt)
             if done:
                 return out
@@ -409,8 +428,8 @@ class PolyState:
 
     def _cut_np(self, S: Tensor, g: Tensor, c: Tensor, unit: Tensor, keep_negative: bool, hrow: Tensor | None = None,
                 vt: tuple | None = None):
-        """``cut`` for CPU polytopes with one incidence word: the same steps, the index work
-        in numpy on views of the buffers. Returns ``(False, None)`` (nothing changed) when
+        """``cut`` for CPU polytopes with one incidence word: the same steps (vertex pairs as
+        ``_pairs``' mask, same order), the index work in numpy on views of the buffers. Returns ``(False, None)`` (nothing changed) when
         the new half-space would need a second incidence word.
 
         ``vt``: the values and tolerances at the vertices of ``S``, as :func:`_np_values`

@@ -21,7 +21,15 @@ from ..errors import DomainError, InvalidParameterError, RegionLimitExceeded, Sh
 from ..ir.network import CPWLNetwork, apply_frozen
 from ..numerics import DEFAULT_NUMERICS, Numerics, exact_mode, intra_op_threads
 from ._polytope_raw import RawRegions, canonical_order
-from ._vertex_engine import WORD, PolyState, pack, refine_max, refine_univariate, unpack
+from ._vertex_engine import (
+    WORD,
+    PolyState,
+    incidence_counts,
+    pack,
+    refine_max,
+    refine_univariate,
+    unpack,
+)
 
 VERTEX_ENGINE_MAX_DIM = 8
 _INC_BLOCK = 1 << 22  # entries per block of unpacked incidences in _finish
@@ -301,10 +309,10 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
     step = max(1, _INC_BLOCK // max(1, Vm * Fm))  # bounded memory for the unpacked incidence
     for s0 in range(0, R, step):
         sl = slice(s0, s0 + step)
-        inc = unpack(state.inc[sl], Fm)  # (n, Vm, Fm); vertex slots past nv have no bits (PolyState.cut)
-        lv = listed[sl] & (inc.sum(1, dtype=torch.int32) >= k)
+        # vertex slots past nv have no bits (PolyState.cut)
+        lv = listed[sl] & (incidence_counts(state.inc[sl], Fm) >= k)
         if k >= 4 and bool(lv.any()):
-            lv = _facets_only(inc, lv)
+            lv = _facets_only(unpack(state.inc[sl], Fm), lv)  # (n, Vm, Fm)
         live[sl] = lv
     witnesses = state.vertex_mean()
     nf = live.sum(1)
