@@ -299,7 +299,7 @@ def test_memory_blocks_do_not_change_the_partition(case, monkeypatch):
         net = mlp_net([45, 4], gen)
     ref = regionlab.partition_polytope(net, domain, engine="vertex")
     for mod, name in [(_vertex_engine, "_CUT_BLOCK"), (_vertex_engine, "_CHECK_BLOCK"), (_vertex_engine, "_INC_BLOCK"),
-                      (polytope, "_INC_BLOCK")]:
+                      (polytope, "_INC_BLOCK"), (polytope, "_EVAL_CHUNK")]:
         monkeypatch.setattr(mod, name, 1)
     monkeypatch.setattr(_vertex_engine, "_PAIRS_MASK_VM", 0)  # vertex pairs from the +/- lists
     part = regionlab.partition_polytope(net, domain, engine="vertex")

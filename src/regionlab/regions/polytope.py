@@ -477,9 +477,8 @@ def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a:
             pre = torch.cat([p.cpu().reshape(X.shape[0], -1) for p in net.preactivations(X)], 1)
         zq_all, zo_all = pre[: q.shape[0]], pre[q.shape[0]:]
     else:
-        R = forms.shape[0]
-        f = forms.reshape(R, -1).index_select(0, own.to(forms.device)).view(own.shape[0], *forms.shape[1:])  # (Fn, 1+k, N)
-        zq_all = _eval_forms(f, q.to(forms.device)).cpu()
+        own_d = own.to(forms.device)
+        zq_all = _eval_owned(forms, own_d, q.to(forms.device)).cpu()
     layers, bp_all = tables
     if bp_all is not None and forms is not None:
         # all layers univariate: one pass over all units (exact: +inf pads never count),
@@ -501,11 +500,11 @@ def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a:
             across = _piece(bp_all, zq_all)
             fi, ui = near.nonzero(as_tuple=True)
         fd, ud = fi.to(forms.device), ui.to(forms.device)
-        zo = _eval_forms(f[fd, :, ud].unsqueeze(-1), q_out.to(forms.device)[fd]).squeeze(1).cpu()
+        zo = _eval_forms(forms[own_d[fd], :, ud].unsqueeze(-1), q_out.to(forms.device)[fd]).squeeze(1).cpu()
         across[fi, ui] = (bp_all[ui] < zo.unsqueeze(1)).sum(1).to(torch.int16)
     else:
         if forms is not None:
-            zo_all = _eval_forms(f, q_out.to(forms.device)).cpu()
+            zo_all = _eval_owned(forms, own_d, q_out.to(forms.device)).cpu()
         codes_q, codes_o, near = [], [], []
         for op, u0, u1 in layers:
             zq, zo = zq_all[:, u0:u1], zo_all[:, u0:u1]
@@ -589,6 +588,18 @@ def _as_words(p: Tensor) -> Tensor:
     if pad:
         p = torch.cat([p, p.new_zeros(p.shape[0], pad)], 1)
     return p.contiguous().view(torch.int64)
+
+
+_EVAL_CHUNK = 2048  # facets per chunk of _eval_owned (the gathered forms stay in cache)
+
+
+def _eval_owned(forms: Tensor, own: Tensor, q: Tensor) -> Tensor:
+    """``_eval_forms(forms[own], q)`` ``(Fn, N)``, gathered and evaluated a cache-sized chunk
+    at a time (the same values: elementwise)."""
+    flat = forms.reshape(forms.shape[0], -1)
+    parts = [_eval_forms(flat.index_select(0, own[c0:c0 + _EVAL_CHUNK]).view(-1, *forms.shape[1:]), q[c0:c0 + _EVAL_CHUNK])
+             for c0 in range(0, own.shape[0], _EVAL_CHUNK)]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def _eval_forms(f: Tensor, q: Tensor) -> Tensor:
