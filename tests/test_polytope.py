@@ -461,3 +461,31 @@ def test_numpy_values_match_torch_small_bmm(k):
         v_t, t_t = state._values(P, g, c)
         v_n, t_n = _np_values(P.numpy(), g.numpy(), c.numpy(), 1e-9)
         assert np.array_equal(v_t.numpy(), v_n) and np.array_equal(t_t.numpy(), t_n)
+
+
+def test_near_levels_by_chunks_match_one_pass():
+    # adjacency tests the facet points' unit values a chunk at a time on CPU (and in
+    # one pass elsewhere): the same near units, in the same order, and the same pieces
+    from regionlab.regions.polytope import _eval_owned, _eval_owned_chunks, _near_1bp
+
+    gen = torch.Generator().manual_seed(3)
+    R, k, N, Fn = 50, 3, 12, 700
+    forms = torch.randn(R, 1 + k, N, generator=gen, dtype=DT)
+    own = torch.sort(torch.randint(0, R, (Fn,), generator=gen)).values
+    q = torch.randn(Fn, k, generator=gen, dtype=DT)
+    bp = torch.randn(N, generator=gen, dtype=DT)
+    zq = _eval_owned(forms, own, q)
+    bp[:4] = zq[5, :4] + torch.tensor([0.0, 1e-8, -1e-7, 3e-7], dtype=DT)  # on, near and off a level
+    thr = 2e-7 * (1.0 + bp.abs())
+    ref = _near_1bp(zq, bp, thr, 0)
+    assert ref[0].numel() >= 2
+    from regionlab.regions import polytope
+
+    for chunk in [1, 64, 4096]:
+        old, polytope._EVAL_CHUNK = polytope._EVAL_CHUNK, chunk
+        try:
+            parts = [_near_1bp(z, bp, thr, c0) for c0, z in _eval_owned_chunks(forms, own, q)]
+        finally:
+            polytope._EVAL_CHUNK = old
+        got = [torch.cat(t) for t in zip(*parts, strict=True)]
+        assert all(torch.equal(a, b) for a, b in zip(got, ref, strict=True))

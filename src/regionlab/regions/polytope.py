@@ -478,23 +478,23 @@ def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a:
         zq_all, zo_all = pre[: q.shape[0]], pre[q.shape[0]:]
     else:
         own_d = own.to(forms.device)
-        zq_all = _eval_owned(forms, own_d, q.to(forms.device)).cpu()
     layers, bp_all = tables
+    if forms is not None and not (bp_all is not None and bp_all.shape[1] == 1 and forms.device.type == "cpu"):
+        zq_all = _eval_owned(forms, own_d, q.to(forms.device)).cpu()
     if bp_all is not None and forms is not None:
         # all layers univariate: one pass over all units (exact: +inf pads never count),
         # and the step across evaluated only where a unit is near a level
         if bp_all.shape[1] == 1:
             bp = bp_all[:, 0]
-            # near: |z - bp| <= 1e-7 (1 + |z|), which implies |z - bp| <= 2e-7 (1 + |bp|):
-            # a cheap superset first, the exact test on its few members
-            dist = torch.sub(zq_all, bp).abs_()
-            fi, ui = (dist <= 2e-7 * (1.0 + bp.abs())).nonzero(as_tuple=True)
-            zc = zq_all[fi, ui]
-            exact = dist[fi, ui] <= 1e-7 * (1.0 + zc.abs())
-            fi, ui = fi[exact], ui[exact]
-            near = torch.zeros_like(zq_all, dtype=torch.bool)
+            thr = 2e-7 * (1.0 + bp.abs())
+            if forms.device.type == "cpu":
+                # the values and their tests a cache-sized chunk at a time
+                parts = [_near_1bp(z, bp, thr, c0) for c0, z in _eval_owned_chunks(forms, own_d, q)]
+                fi, ui, across = (torch.cat(t) for t in zip(*parts, strict=True))
+            else:
+                fi, ui, across = _near_1bp(zq_all, bp, thr, 0)
+            near = torch.zeros_like(across, dtype=torch.bool)
             near[fi, ui] = True
-            across = (zq_all > bp).to(torch.int16)
         else:
             near = (zq_all.unsqueeze(-1) - bp_all).abs().amin(-1) <= 1e-7 * (1.0 + zq_all.abs())
             across = _piece(bp_all, zq_all)
@@ -593,13 +593,32 @@ def _as_words(p: Tensor) -> Tensor:
 _EVAL_CHUNK = 2048  # facets per chunk of _eval_owned (the gathered forms stay in cache)
 
 
-def _eval_owned(forms: Tensor, own: Tensor, q: Tensor) -> Tensor:
-    """``_eval_forms(forms[own], q)`` ``(Fn, N)``, gathered and evaluated a cache-sized chunk
-    at a time (the same values: elementwise)."""
+def _eval_owned_chunks(forms: Tensor, own: Tensor, q: Tensor):
+    """``(c0, _eval_forms(forms[own], q)[c0:c0 + _EVAL_CHUNK])`` for each chunk: gathered and
+    evaluated a cache-sized chunk at a time (the same values: elementwise)."""
     flat = forms.reshape(forms.shape[0], -1)
-    parts = [_eval_forms(flat.index_select(0, own[c0:c0 + _EVAL_CHUNK]).view(-1, *forms.shape[1:]), q[c0:c0 + _EVAL_CHUNK])
-             for c0 in range(0, own.shape[0], _EVAL_CHUNK)]
+    for c0 in range(0, own.shape[0], _EVAL_CHUNK):
+        yield c0, _eval_forms(flat.index_select(0, own[c0:c0 + _EVAL_CHUNK]).view(-1, *forms.shape[1:]), q[c0:c0 + _EVAL_CHUNK])
+
+
+def _eval_owned(forms: Tensor, own: Tensor, q: Tensor) -> Tensor:
+    """``_eval_forms(forms[own], q)`` ``(Fn, N)`` (see ``_eval_owned_chunks``)."""
+    parts = [z for _, z in _eval_owned_chunks(forms, own, q)]
     return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _near_1bp(zq: Tensor, bp: Tensor, thr: Tensor, row0: int):
+    """Units near their one level ``bp`` at values ``zq`` ``(n, N)``, as rows (offset by
+    ``row0``) and units, and the pieces ``(zq > bp)`` (int16).
+
+    near: ``|z - bp| <= 1e-7 (1 + |z|)``, which implies ``|z - bp| <= thr = 2e-7 (1 + |bp|)``:
+    a cheap superset first, the exact test on its few members.
+    """
+    dist = torch.sub(zq, bp).abs_()
+    fi, ui = (dist <= thr).nonzero(as_tuple=True)
+    zc = zq[fi, ui]
+    exact = dist[fi, ui] <= 1e-7 * (1.0 + zc.abs())
+    return fi[exact] + row0, ui[exact], (zq > bp).to(torch.int16)
 
 
 def _eval_forms(f: Tensor, q: Tensor) -> Tensor:
