@@ -646,9 +646,9 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     on_code = torch.zeros((R, U), dtype=torch.int16, device=dev)
     crossing = torch.zeros((R, U, K), dtype=torch.bool, device=dev)
     zero_levels = bool((bp == 0).all())  # ReLU-like: v = lin and tol = mag * atol + atol exactly
-    # Vertex slots past nv repeat vertex 0 (PolyState.cut), so a max or min over all slots
-    # is one over the vertices; and fl(v - tol) > 0 iff v > tol, fl(v + tol) < 0 iff
-    # v < -tol (exact sign of a rounded sum), so these tests are the per-vertex ones.
+    # Vertex slots past nv repeat vertex 0 (PolyState.cut), so an any over all slots is one
+    # over the vertices: the per-vertex tests v > tol, v < -tol of the cut (the same as
+    # fl(v - tol) > 0, fl(v + tol) < 0: exact sign of a rounded sum).
     step = max(1, (1 << 18) // max(1, Vm * U))  # cache-sized blocks of the (R, Vm, U) values
     for s0 in range(0, R, step):
         sl = slice(s0, s0 + step)
@@ -664,8 +664,8 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
             else:
                 v = lin - t
                 tol = (mag + t.abs()).mul_(state.atol).add_(state.atol)
-            p = torch.sub(v, tol).amax(1) > 0
-            q = torch.add(v, tol).amin(1) < 0
+            p = torch.gt(v, tol).any(1)  # bools: a third of the memory traffic of sub + amax
+            q = torch.lt(v, tol.neg()).any(1)
             base[sl] += (p & ~q).to(torch.int16)
             on = ~p & ~q
             oc = on_code[sl]
