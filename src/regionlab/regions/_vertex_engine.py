@@ -16,6 +16,11 @@ Univariate nodes are refined as in the 2-D engine (each fragment walks through i
 region's crossing level sets, a window at a time, and is cut by the first one that cuts
 it). A max node's unit is resolved by one cell per candidate argument, clipped by the
 half-spaces where that argument wins; empty and flat cells are dropped.
+
+On CPU the cuts of polytopes with few vertex slots and one incidence word, and the
+univariate walk, do their index work in numpy (``NUMPY_CUT``: per-op overhead dominates
+these small arrays); their float sums follow torch's small-matrix kernel, so both paths
+give bit-identical partitions (tested).
 """
 
 from __future__ import annotations
@@ -307,9 +312,10 @@ class PolyState:
         """Cut polytopes ``S`` by ``g . p + c = 0``; ``S`` keeps the part where it is ``>= 0``.
 
         With ``keep_negative`` the other part is appended (its new ids are returned), else
-        it is discarded (a clip). ``hrow``: the rows ``_hrows(g, c)`` if the caller has
-        them; ``vt``: see ``_cut_np`` (numpy path only). Every polytope of ``S`` must have a vertex strictly on
+        it is discarded (a clip). Every polytope of ``S`` must have a vertex strictly on
         the positive side, and, for a split, one strictly on the negative side.
+        ``hrow``: the rows ``_hrows(g, c)`` if the caller has them; ``vt``: see
+        ``_cut_np`` (numpy path only).
 
         Padding invariant: vertex slots past ``nv`` repeat the polytope's vertex 0 (so
         that a max or min over all slots is one over the vertices) and have no incidence
@@ -429,8 +435,9 @@ class PolyState:
     def _cut_np(self, S: Tensor, g: Tensor, c: Tensor, unit: Tensor, keep_negative: bool, hrow: Tensor | None = None,
                 vt: tuple | None = None):
         """``cut`` for CPU polytopes with one incidence word: the same steps (vertex pairs as
-        ``_pairs``' mask, same order), the index work in numpy on views of the buffers. Returns ``(False, None)`` (nothing changed) when
-        the new half-space would need a second incidence word.
+        ``_pairs``' mask, same order), the index work in numpy on views of the buffers.
+        Returns ``(False, None)`` (nothing changed) when the new half-space would need a
+        second incidence word.
 
         ``vt``: the values and tolerances at the vertices of ``S``, as :func:`_np_values`
         computes them (bit-identical to ``_values`` for small ``k * Vm``)."""
