@@ -131,3 +131,13 @@ def test_bounds_vs_exact_quick(tmp_path):
     assert (folder / "random_vs_bounds.png").stat().st_size > 1000
     assert (folder / "density_vs_depth.png").stat().st_size > 1000
     assert "The paper's figures beside ours" in (folder / "report.md").read_text()
+
+
+def test_random_network_refuses_unknown_choices():
+    from regionlab.experiments.bounds_vs_exact import random_network
+
+    assert random_network("maxout:2", 2, [3], init="he")[0].rank == 2
+    with pytest.raises(InvalidParameterError, match="init must be"):
+        random_network("relu", 2, [3], init="xavier")
+    with pytest.raises(InvalidParameterError, match="activation must be one of"):
+        random_network("gelu", 2, [3])

@@ -30,6 +30,7 @@ import math
 import torch
 from torch import nn
 
+from ..errors import InvalidParameterError
 from ._base import Experiment, RunContext
 
 __all__ = ["BoundsVsExact", "Maxout", "random_network"]
@@ -80,6 +81,10 @@ def random_network(activation: str, input_dim: int, widths, *, seed: int = 0, in
     >>> random_network("hardtanh", 2, [4, 4], seed=0)[1]
     Hardtanh(min_val=-1.0, max_val=1.0)
     """
+    if init not in ("default", "he"):
+        raise InvalidParameterError(f"init must be 'default' or 'he', got {init!r}")
+    if not (activation in ACTIVATIONS or (activation.startswith("maxout:") and activation[7:].isdigit())):
+        raise InvalidParameterError(f"activation must be one of {', '.join(ACTIVATIONS)} or 'maxout:k'; got {activation!r}")
     torch.manual_seed(seed)
     layers: list[nn.Module] = []
     fan_in = input_dim
@@ -103,8 +108,6 @@ def random_network(activation: str, input_dim: int, widths, *, seed: int = 0, in
                 if isinstance(mod, nn.Linear):
                     mod.weight.normal_(0.0, math.sqrt(2.0 / mod.in_features))
                     mod.bias.normal_(0.0, 0.1)
-    elif init != "default":
-        raise ValueError(f"init must be 'default' or 'he', got {init!r}")
     return model
 
 
