@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 
-def add_parser(sub, parser_class) -> None:
+def add_parser(sub) -> None:
     """Register the ``run`` subcommand on the top-level subparsers ``sub``."""
     from ..experiments import list_experiments
 
@@ -32,13 +32,12 @@ def cmd_run(args, usage_error) -> int:
         raise usage_error(f"run needs an experiment name; one of: {', '.join(list_experiments())}")
     if args.seed < 0:
         raise usage_error(f"--seed must be a non-negative integer, got {args.seed}")
-    if "MPLBACKEND" not in __import__("os").environ:
-        try:
-            import matplotlib
+    from .main import _with_matplotlib_backend
 
-            matplotlib.use("Agg")  # files only, never a window
-        except ImportError:
-            pass
+    try:
+        _with_matplotlib_backend()
+    except ImportError:  # no plot extra: the experiment writes its numbers without figures
+        pass
     try:
         res = run_experiment(args.name, args.out, quick=args.quick, seed=args.seed, progress=args.progress)
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ Synopsis::
                                  | --model SPEC [--weights W] [--input-shape S])
                                 [--json OUT.json] [--plot OUT.png]
     regionlab demo [--out DIR] [--quick] [--steps N] [--seed S] [--bounds XMIN,XMAX,YMIN,YMAX]
+    regionlab run NAME [--quick] [--out DIR] [--seed S] | --list
     regionlab version
 
 ``N-D OPTIONS`` are ``[--engine auto|vertex|lp] [--max-regions N] [--time-limit S]
@@ -309,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("version", help="print the versions of regionlab, torch and python")
     from ._run import add_parser as _add_run
 
-    _add_run(sub, _Parser)
+    _add_run(sub)
     from ._bounds import add_parser as _add_bounds
 
     _add_bounds(sub, _Parser, _shape)

@@ -99,8 +99,10 @@ class RunContext:
     3
     """
 
-    def __init__(self, name: str, out_dir, *, quick: bool = False, seed: int = 0, progress: bool = False):
+    def __init__(self, name: str, out_dir, *, quick: bool = False, seed: int = 0, progress: bool = False,
+                 title: str = "", paper: str = ""):
         self.name = name
+        self.title, self.paper = title, paper
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.quick = bool(quick)
@@ -110,7 +112,7 @@ class RunContext:
         self.comparisons: list[Comparison] = []
         self.sections: list[tuple[str, str]] = []
         self.figures: list[tuple[str, str]] = []
-        self._meta: dict[str, Any] = {}
+        self._state: dict[str, Any] = {}  # complete / interrupted / elapsed_s, set by flush
 
     def record(self, key: str, value: Any) -> None:
         """Store one finished result under ``key`` and write ``results.json`` now."""
@@ -135,14 +137,14 @@ class RunContext:
 
     def flush(self, *, complete: bool, elapsed: float | None = None, interrupted: bool = False) -> None:
         """Write ``results.json`` and ``report.md`` with what is finished so far."""
-        self._meta.update({"complete": bool(complete), "interrupted": bool(interrupted)})
+        self._state.update({"complete": bool(complete), "interrupted": bool(interrupted)})
         if elapsed is not None:
-            self._meta["elapsed_s"] = round(float(elapsed), 3)
+            self._state["elapsed_s"] = round(float(elapsed), 3)
         doc = {
             "name": self.name,
-            **{k: v for k, v in self._meta.items() if k not in ("title", "paper")},
-            "title": self._meta.get("title", ""),
-            "paper": self._meta.get("paper", ""),
+            **self._state,
+            "title": self.title,
+            "paper": self.paper,
             "quick": self.quick,
             "seed": self.seed,
             "versions": _versions(),
@@ -153,10 +155,10 @@ class RunContext:
         _atomic_write(self.out_dir / "report.md", self._report())
 
     def _report(self) -> str:
-        m = self._meta
-        lines = [f"# {m.get('title') or self.name}", ""]
-        if m.get("paper"):
-            lines += [f"Source: {m['paper']}", ""]
+        m = self._state
+        lines = [f"# {self.title or self.name}", ""]
+        if self.paper:
+            lines += [f"Source: {self.paper}", ""]
         cmd = f"regionlab run {self.name}" + (" --quick" if self.quick else "") + (f" --seed {self.seed}" if self.seed else "")
         state = "complete" if m.get("complete") else ("interrupted: partial results" if m.get("interrupted") else "running or stopped early: partial results")
         lines += [f"Command: `{cmd}` ({state}" + (f", {m['elapsed_s']} s" if "elapsed_s" in m else "") + ")", ""]
@@ -297,8 +299,8 @@ def run_experiment(name: str, out="out", *, quick: bool = False, seed: int = 0, 
     exp = get_experiment(name)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise InvalidParameterError(f"seed must be a non-negative integer, got {seed!r}.")
-    ctx = RunContext(name, Path(out) / name, quick=quick, seed=seed, progress=progress)
-    ctx._meta.update({"title": exp.title, "paper": exp.paper})
+    ctx = RunContext(name, Path(out) / name, quick=quick, seed=seed, progress=progress, title=exp.title,
+                     paper=exp.paper)
     t0 = time.perf_counter()
     try:
         exp.run(ctx)

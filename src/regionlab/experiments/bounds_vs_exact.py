@@ -129,17 +129,6 @@ def _box(half: float):
     return Box([-half, -half], [half, half])
 
 
-def _plane_count(net, input_dim: int, radius: float) -> int:
-    import regionlab
-
-    origin = torch.zeros(input_dim, dtype=torch.float64)
-    u = torch.zeros(input_dim, dtype=torch.float64)
-    v = torch.zeros(input_dim, dtype=torch.float64)
-    u[0], v[1] = 1.0, 1.0
-    part = regionlab.partition_plane(net, origin, u, v, (-radius, radius, -radius, radius), decision_boundary=False)
-    return int(part.num_regions)
-
-
 def _segment_count(net, start, end) -> int:
     import regionlab
 
@@ -276,7 +265,7 @@ class BoundsVsExact(Experiment):
             for w in widths_list:
                 for depth in depths:
                     model = random_network(act, 2, [w] * depth, seed=ctx.seed)
-                    plane = _plane_count(model, 2, radius)
+                    plane = _box_count(model, (-radius, -radius), (radius, radius))
                     arch = B.architecture(model)
                     table = B.all_bounds(arch)
                     uppers = {r.name: r.value for r in table.applicable if r.kind in ("upper", "exact")}
@@ -313,11 +302,8 @@ class BoundsVsExact(Experiment):
         ctx.compare("random nets: every exact count ≤ every upper bound", paper=True, ours=ok, agrees=ok)
 
     def _random_figure(self, ctx: RunContext, rows) -> None:
-        try:
-            from .._optional import require
-
-            plt = require("matplotlib.pyplot", "plot", "the bounds-vs-exact figures")
-        except ImportError:
+        plt = _pyplot()
+        if plt is None:
             return
         acts = sorted({r["activation"] for r in rows})
         w = max(r["width"] for r in rows)
@@ -388,11 +374,8 @@ class BoundsVsExact(Experiment):
             lines += ["", f"Least-squares line: slope {f['slope_per_layer']:.2f} per layer, R² {f['linear_r2']:.3f}; "
                           f"exponential fit R² {f['exponential_r2']:.3f} (both measured on the densities themselves)."]
             ctx.section(f"Density of regions along random lines against depth ({init} init)", "\n".join(lines))
-        try:
-            from .._optional import require
-
-            plt = require("matplotlib.pyplot", "plot", "the bounds-vs-exact figures")
-        except ImportError:
+        plt = _pyplot()
+        if plt is None:
             return
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
         for ax, (init, rows) in zip(axes, series.items(), strict=True):
@@ -422,9 +405,7 @@ class BoundsVsExact(Experiment):
         box = regionlab.Box([-3.0, -3.0], [3.0, 3.0])
         for seed in seeds:
             model = _tm_network(seed)
-            part = regionlab.partition_plane(model, [0.0, 0.0], [1.0, 0.0], [0.0, 1.0], (-3.0, 3.0, -3.0, 3.0),
-                                             decision_boundary=False)
-            counts.append(int(part.num_regions))
+            counts.append(_box_count(model, (-3.0, -3.0), (3.0, 3.0)))
             const = E.estimate_constants(model, domain=box, seed=seed, bias_density="gaussian")
             fulls.append(E.tseran_montufar_regions(const, volume=36.0))
             ctx.record("tseran_montufar_reference_run", {"seeds": seeds[: len(counts)], "exact_regions": counts,
@@ -448,7 +429,18 @@ class BoundsVsExact(Experiment):
                     agrees=all(n <= f for n, f in zip(counts, fulls, strict=True)))
 
 
+def _pyplot():
+    """matplotlib.pyplot, or None without the plot extra (the numbers are still written)."""
+    from .._optional import require
+
+    try:
+        return require("matplotlib.pyplot", "plot", "the bounds-vs-exact figures")
+    except ImportError:
+        return None
+
+
 def _box_count(net, lo, hi) -> int:
+    """Exact activation regions of a 2-input network in the box ``lo <= x <= hi``."""
     import regionlab
 
     part = regionlab.partition_plane(net, [0.0, 0.0], [1.0, 0.0], [0.0, 1.0], (lo[0], hi[0], lo[1], hi[1]),
