@@ -656,23 +656,33 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     # Vertex slots past nv repeat vertex 0 (PolyState.cut), so an any over all slots is one
     # over the vertices: the per-vertex tests v > tol, v < -tol of the cut (the same as
     # fl(v - tol) > 0, fl(v + tol) < 0: exact sign of a rounded sum).
+    atol = state.atol
     step = max(1, (1 << 18) // max(1, Vm * U))  # cache-sized blocks of the (R, Vm, U) values
     for s0 in range(0, R, step):
         sl = slice(s0, s0 + step)
         Vb, zb = state.V[sl], z[sl]
         lin = torch.baddbmm(zb[:, 0:1, :], Vb, zb[:, 1:, :])  # (n, Vm, U)
-        mag = torch.baddbmm(zb[:, 0:1, :].abs(), Vb.abs(), zb[:, 1:, :].abs())
-        if zero_levels:
-            mag.mul_(state.atol).add_(state.atol)
+        # The per-vertex tests are v > tol_v and v < -tol_v, tol_v = atol (1 + |V_v|.|g| + |c - t|).
+        # Every tol_v lies in [atol, bound], bound = atol (1 + max|V|.|g| + |c| + |t|) (with
+        # slack for rounding), so the extreme values decide all but the (region, unit)
+        # pairs with an extreme value in (atol, bound]: those, rare, get the per-vertex test.
+        vmax, vmin = lin.amax(1), lin.amin(1)  # (n, U)
+        zabs = zb.abs()
+        big = torch.baddbmm(zabs[:, 0:1, :], Vb.abs().amax(1, keepdim=True), zabs[:, 1:, :]).squeeze(1)  # (n, U)
         for j in range(K):
             t = bp[:, j]
-            if zero_levels:
-                v, tol = lin, mag
-            else:
-                v = lin - t
-                tol = (mag + t.abs()).mul_(state.atol).add_(state.atol)
-            p = torch.gt(v, tol).any(1)  # bools: a third of the memory traffic of sub + amax
-            q = torch.lt(v, tol.neg()).any(1)
+            hi, lo = (vmax, vmin) if zero_levels else (vmax - t, vmin - t)
+            bound = (big + t.abs()).mul_(atol * (1.0 + 1e-6)).add_(atol * (1.0 + 1e-6))
+            p, q = hi > bound, lo < -bound
+            unsure = ((hi > atol) & ~p) | ((lo < -atol) & ~q)
+            if bool(unsure.any()):
+                r_u, u_u = unsure.nonzero(as_tuple=True)
+                Vu, zu = Vb[r_u], zb[r_u, :, u_u]  # (m, Vm, k), (m, 1 + k)
+                v = torch.baddbmm(zu[:, 0:1, None], Vu, zu[:, 1:, None]).squeeze(-1) - t[u_u, None]
+                tol = torch.baddbmm(zu[:, 0:1, None].abs(), Vu.abs(), zu[:, 1:, None].abs()).squeeze(-1)
+                tol = (tol + t[u_u, None].abs()).mul_(atol).add_(atol)
+                p[r_u, u_u] = (v > tol).any(1)
+                q[r_u, u_u] = (v < -tol).any(1)
             base[sl] += (p & ~q).to(torch.int16)
             on = ~p & ~q
             oc = on_code[sl]
