@@ -40,6 +40,7 @@ _LAZY = {
     "Plane": "regionlab.regions.plane",
     "PlanePartition": "regionlab.regions.plane_result",
     "partition_polytope": "regionlab.regions.polytope",
+    "count_regions": "regionlab.regions.polytope",
     "PolytopePartition": "regionlab.regions.polytope_result",
     "Box": "regionlab.domains",
     "LinfBall": "regionlab.domains",

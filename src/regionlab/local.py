@@ -637,7 +637,7 @@ def local_region_counts(
         The ball's norm.
     method : {"exact", "slices", "complexity"}
         * ``"exact"``: the exact number of regions meeting the ball with positive
-          volume, from :func:`regionlab.regions.polytope.partition_polytope` on a
+          volume, from :func:`regionlab.count_regions` (the vertex engine, LP above 8-D) on a
           :class:`regionlab.domains.LinfBall` / ``L1Ball`` (exponential in the input
           dimension: small inputs only).
         * ``"slices"``: exact region counts of ``num_slices`` random 2-D slices of the
@@ -759,7 +759,7 @@ def _partial(method, norm, radius, counts, per_slice, num_slices, t0) -> LocalCo
 def _exact_counts(net, pts, radius, norm, numerics, max_regions, bar, t0) -> LocalCounts:
     try:
         from .domains import L1Ball, LinfBall
-        from .regions.polytope import partition_polytope
+        from .regions.polytope import count_regions
     except ModuleNotFoundError as exc:
         if exc.name not in ("regionlab.domains", "regionlab.regions.polytope"):
             raise
@@ -776,7 +776,7 @@ def _exact_counts(net, pts, radius, norm, numerics, max_regions, bar, t0) -> Loc
     for b in range(pts.shape[0]):
         domain = ball(pts[b].detach().cpu(), radius)
         try:
-            part = partition_polytope(net, domain, **kwargs)
+            count = count_regions(net, domain, **kwargs)
         except RegionLimitExceeded as exc:
             raise RegionLimitExceeded(
                 f"Point {b}: the {norm} ball of radius {radius} meets more than max_regions={max_regions} regions; "
@@ -784,7 +784,7 @@ def _exact_counts(net, pts, radius, norm, numerics, max_regions, bar, t0) -> Loc
                 "attached as .partial.",
                 partial=_partial("exact", norm, radius, counts, None, 0, t0),
             ) from exc
-        counts.append(float(part.num_regions))
+        counts.append(float(count))
         if bar is not None:
             bar.update(1)
     return LocalCounts(torch.tensor(counts, dtype=torch.float64), None, None, "exact", norm, radius)

@@ -236,6 +236,9 @@ class PolyState:
     def _room(self, need: int) -> None:
         """Row capacity for ``need`` polytopes (geometric growth: amortised O(1) appends)."""
         R = self.n
+        if all(getattr(self, "_" + name).shape[0] >= need for name in _FIELDS) and \
+                all(t.shape[0] >= need for _, t in self.carry.buffers()):
+            return
 
         def grown(t, fill=0):
             if t.shape[0] >= need:

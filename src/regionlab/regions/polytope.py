@@ -114,6 +114,16 @@ def partition_polytope(model, domain, *, engine: str = "auto", numerics: Numeric
     >>> part.num_regions
     14
     """
+    net, domain, engine, numerics = _checked(model, domain, engine, numerics, max_regions, time_limit)
+    t0 = time.perf_counter()
+    # many small tensor ops: one intra-op thread is as fast on an idle CPU and far faster
+    # on a busy one (see partition_plane)
+    with intra_op_threads(1 if net.device.type == "cpu" else None):
+        return _run(net, domain, engine, numerics, max_regions, time_limit, progress, t0)
+
+
+def _checked(model, domain, engine, numerics, max_regions, time_limit):
+    """The checked arguments of ``partition_polytope``: ``(net, domain, engine, numerics)``."""
     numerics = numerics or DEFAULT_NUMERICS
     if not isinstance(numerics, Numerics):
         raise InvalidParameterError(f"The 'numerics' parameter must be a Numerics instance. Got {type(numerics).__name__}.")
@@ -133,11 +143,7 @@ def partition_polytope(model, domain, *, engine: str = "auto", numerics: Numeric
     net = _as_network(model, domain)
     if engine == "auto":
         engine = "vertex" if domain.dim <= VERTEX_ENGINE_MAX_DIM else "lp"
-    t0 = time.perf_counter()
-    # many small tensor ops: one intra-op thread is as fast on an idle CPU and far faster
-    # on a busy one (see partition_plane)
-    with intra_op_threads(1 if net.device.type == "cpu" else None):
-        return _run(net, domain, engine, numerics, max_regions, time_limit, progress, t0)
+    return net, domain, engine, numerics
 
 
 def _run(net, domain, engine, numerics, max_regions, time_limit, progress, t0):
@@ -156,6 +162,76 @@ def _run(net, domain, engine, numerics, max_regions, time_limit, progress, t0):
             exc.partial = PolytopePartition._from_raw(net, domain, exc.partial, numerics, time.perf_counter() - t0)
         raise
     return PolytopePartition._from_raw(net, domain, raw, numerics, time.perf_counter() - t0)
+
+
+def count_regions(model, domain, *, engine: str = "auto", numerics: Numerics | None = None,
+                  max_regions: int | None = None, time_limit: float | None = None, progress: bool = False) -> int:
+    """Exact number of activation regions of a network that meet a convex domain.
+
+    The count of :func:`partition_polytope` (``part.num_regions``) by the same engines,
+    without building the partition's facets, witnesses, affine maps and adjacency graph:
+    for many domains (local counts around data points, counts against bounds) where
+    only the number is wanted.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or CPWLNetwork
+        A CPWL model (traced on first use) or a traced network.
+    domain : regionlab.domains.Domain
+        A convex domain (see :func:`partition_polytope`).
+    engine : {"auto", "vertex", "lp"}
+        As :func:`partition_polytope`.
+    numerics : Numerics, optional
+        Precision and tolerances (float64 by default).
+    max_regions : int, optional
+        Stop with :class:`~regionlab.errors.RegionLimitExceeded` once more regions than
+        this are found; its ``.partial`` is a lower bound on the count (the count by the
+        layers finished, or the regions found so far by the LP engine).
+    time_limit : float, optional
+        Seconds; stop the same way when exceeded.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    int
+        Number of activation regions meeting the domain with positive volume.
+
+    Raises
+    ------
+    RegionLimitExceeded
+        ``max_regions`` or ``time_limit`` reached.
+    KeyboardInterrupt
+        On Ctrl-C (a count by part of the layers is not the count).
+
+    Examples
+    --------
+    One layer of 4 generic planes through the centre of a 3-D box makes 14 regions:
+
+    >>> import torch, regionlab
+    >>> from regionlab.domains import Box
+    >>> from regionlab.ir import CPWLNetwork, Dense, PiecewiseLinear
+    >>> W = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=torch.float64)
+    >>> net = CPWLNetwork.sequential((3,), [Dense(W, torch.zeros(4, dtype=torch.float64)), PiecewiseLinear.relu()])
+    >>> regionlab.count_regions(net, Box([-1, -1, -1], [1, 1, 1]))
+    14
+    """
+    net, domain, engine, numerics = _checked(model, domain, engine, numerics, max_regions, time_limit)
+    with intra_op_threads(1 if net.device.type == "cpu" else None):
+        if engine == "vertex":
+            return _vertex_partition(net, domain, numerics, max_regions, time_limit, progress, count_only=True)
+        from ._lp_engine import lp_partition
+
+        try:
+            raw = lp_partition(net, domain, numerics=numerics, max_regions=max_regions, time_limit=time_limit,
+                               progress=progress)
+        except RegionLimitExceeded as exc:
+            if isinstance(exc.partial, RawRegions):
+                exc.partial = exc.partial.num_regions
+            raise
+        if raw.info.get("interrupted"):
+            raise KeyboardInterrupt
+        return raw.num_regions
 
 
 # ------------------------------------------------------------------------ vertex engine
@@ -186,7 +262,9 @@ class _Interrupt:
         return False
 
 
-def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions, time_limit, progress) -> RawRegions:
+def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions, time_limit, progress,
+                      count_only: bool = False):
+    """The vertex engine: ``RawRegions``, or with ``count_only`` the number of regions."""
     if domain.dim > 12:
         raise DomainError(
             f"The vertex engine enumerates polytope vertices and is meant for low dimension; this domain "
@@ -229,7 +307,7 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
                 forms[i] = out
             else:
                 z = forms[node.inputs[0]].reshape(R, cols, -1)
-                if max_regions is not None:  # keep the coarser partition for a partial result
+                if max_regions is not None and not count_only:  # keep the coarser partition for a partial result
                     snapshot = (state, dict(forms), list(pattern_parts), list(pre_parts))
                     state = _copy_state(state)
                 if op.kind == "univariate":
@@ -249,8 +327,9 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
                         forms[j] = forms[j].index_select(0, par)
                 forms[src] = zc.reshape(state.num, cols, *forms[src].shape[2:])
                 forms[i] = apply_frozen(op, zc.clone(), choice).reshape(state.num, cols, *node.shape)
-                pattern_parts = [p.index_select(0, par) for p in pattern_parts] + [pat]
-                pre_parts = [p.index_select(0, par) for p in pre_parts] + [zc.clone()]
+                if not count_only:
+                    pattern_parts = [p.index_select(0, par) for p in pattern_parts] + [pat]
+                    pre_parts = [p.index_select(0, par) for p in pre_parts] + [zc.clone()]
                 layers_done += 1
                 if bar is not None:
                     bar.update(1)
@@ -269,6 +348,15 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
     if bar is not None:
         bar.close()
     complete = stop_reason is None and not intr.hit
+    if count_only:
+        if stop_reason:
+            # the layers before the one that overflowed, or the layers done: a lower bound
+            partial = R if max_regions is not None and state.num > max_regions else state.num
+            raise RegionLimitExceeded(f"count_regions stopped: {stop_reason}; .partial holds the count by the "
+                                      f"layers finished before it ({partial}), a lower bound.", partial=partial)
+        if intr.hit:
+            raise KeyboardInterrupt
+        return state.num
     if stop_reason and max_regions is not None and state.num > max_regions and snapshot is not None:
         # the partial result is the coarser partition by the layers before the one that overflowed
         state, forms, pattern_parts, pre_parts = snapshot
