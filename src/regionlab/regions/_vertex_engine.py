@@ -310,15 +310,14 @@ class PolyState:
         tol = torch.baddbmm(c.abs().view(-1, 1, 1), P.abs(), g.abs().unsqueeze(-1)).squeeze(-1).mul_(self.atol).add_(self.atol)
         return vals, tol
 
-    def cut(self, S: Tensor, g: Tensor, c: Tensor, unit: Tensor, keep_negative: bool = True, hrow: Tensor | None = None,
-            vt: tuple | None = None) -> Tensor:
+    def cut(self, S: Tensor, g: Tensor, c: Tensor, unit: Tensor, keep_negative: bool = True,
+            hrow: Tensor | None = None) -> Tensor:
         """Cut polytopes ``S`` by ``g . p + c = 0``; ``S`` keeps the part where it is ``>= 0``.
 
         With ``keep_negative`` the other part is appended (its new ids are returned), else
         it is discarded (a clip). Every polytope of ``S`` must have a vertex strictly on
         the positive side, and, for a split, one strictly on the negative side.
-        ``hrow``: the rows ``_hrows(g, c)`` if the caller has them; ``vt``: see
-        ``_cut_np`` (numpy path only).
+        ``hrow``: the rows ``_hrows(g, c)`` if the caller has them.
 
         Padding invariant: vertex slots past ``nv`` repeat the polytope's vertex 0 (so
         that a max or min over all slots is one over the vertices) and have no incidence
@@ -332,12 +331,11 @@ class PolyState:
             # bounded memory for the (n, Vm, Vm) vertex pairs: polytopes are cut
             # independently and appended in order, so blocks give the same result
             parts = [self.cut(S[i:i + step], g[i:i + step], c[i:i + step], unit[i:i + step], keep_negative,
-                              None if hrow is None else hrow[i:i + step],
-                              None if vt is None else (vt[0][i:i + step], vt[1][i:i + step]))
+                              None if hrow is None else hrow[i:i + step])
                      for i in range(0, S.shape[0], step)]
             return torch.cat(parts) if keep_negative else None
         if NUMPY_CUT and S.device.type == "cpu" and Vm <= _NUMPY_CUT_VM and self._inc.shape[2] == 1 and 2 <= k <= 9:
-            done, out = self._cut_np(S, g, c, unit, keep_negative, hrow, vt)
+            done, out = self._cut_np(S, g, c, unit, keep_negative, hrow)
             if done:
                 return out
         P = self._V.index_select(0, S)
@@ -435,15 +433,12 @@ class PolyState:
         self._nf.index_copy_(0, rows, slot + 1)
         return new_ids
 
-    def _cut_np(self, S: Tensor, g: Tensor, c: Tensor, unit: Tensor, keep_negative: bool, hrow: Tensor | None = None,
-                vt: tuple | None = None):
+    def _cut_np(self, S: Tensor, g: Tensor, c: Tensor, unit: Tensor, keep_negative: bool, hrow: Tensor | None = None):
         """``cut`` for CPU polytopes with one incidence word: the same steps (vertex pairs as
         ``_pairs``' mask, same order), the index work in numpy on views of the buffers.
         Returns ``(False, None)`` (nothing changed) when the new half-space would need a
-        second incidence word.
-
-        ``vt``: the values and tolerances at the vertices of ``S``, as :func:`_np_values`
-        computes them (bit-identical to ``_values`` for small ``k * Vm``)."""
+        second incidence word. Its values are :func:`_np_values`' (bit-identical to
+        ``_values`` for small ``k * Vm``)."""
         k = self.k
         Vm = self._V.shape[1]
         Sn = S.numpy()
@@ -451,9 +446,7 @@ class PolyState:
         if slot.size and int(slot.max()) + 1 > WORD:
             return False, None
         P_t = self._V.index_select(0, S)
-        if vt is not None:
-            vals, tol = vt
-        elif k * Vm < _BMM_SMALL:
+        if k * Vm < _BMM_SMALL:
             vals, tol = _np_values(P_t.numpy(), g.numpy(), c.numpy(), self.atol)
         else:
             vals_t, tol_t = self._values(P_t, g, c)
@@ -707,7 +700,7 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     state.carry["walk"] = torch.stack([start, start + ct], 1)  # (cur, end): one carried tensor
     steps = torch.arange(4 * WINDOW, device=dev)
     if NUMPY_CUT and dev.type == "cpu":
-        _walk_np(state, g_line, c_line, unit_line, h_line)
+        _walk_np(state, g_line, c_line, g_abs, c_abs, unit_line, h_line)
         r_idx = r_idx[:0]  # done
     while r_idx.numel():
         walk = state.carry["walk"]
@@ -752,14 +745,10 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     return par, choice, torch.where(oc != 0, oc, choice)
 
 
-def _walk_np(state: PolyState, g_line, c_line, unit_line, h_line) -> None:
-    """The walk of ``refine_univariate`` for CPU states, its index work and window check in
-    numpy. The check's values are the sums of ``_np_values`` (in the order of torch's
-    small-matrix kernel, which the cut uses for ``k * Vm < 400``), and are handed to the
-    cut, so check and cut see the same values (the torch walk's check, a larger batched
-    product, may differ from the cut's in the last bit)."""
-    gl, cl = g_line.numpy(), c_line.numpy()
-    k, atol = state.k, state.atol
+def _walk_np(state: PolyState, g_line, c_line, g_abs, c_abs, unit_line, h_line) -> None:
+    """The walk of ``refine_univariate`` for CPU states, its index work in numpy. The window
+    check is the torch walk's (``_crossing``), so both walks cut the same polytopes by the
+    same lines."""
     steps = np.arange(4 * WINDOW)
     while True:
         walk = state.carry["walk"].numpy()  # a view: the writes to cur below are the walk's
@@ -772,16 +761,11 @@ def _walk_np(state: PolyState, g_line, c_line, unit_line, h_line) -> None:
         li = c0[:, None] + steps[:Wn]
         valid_w = li < e0[:, None]
         li = np.where(valid_w, li, 0)
-        Vbuf = state._V.numpy()
-        Vm = Vbuf.shape[1]
+        Vm = state.V.shape[1]
         blk = max(1, _CHECK_BLOCK // (Wn * Vm))
-        keep_vals = act.shape[0] <= blk and k * Vm < _BMM_SMALL
-        parts = []
-        for a0 in range(0, act.shape[0], blk):
-            P = Vbuf[act[a0:a0 + blk]][:, None]  # (A, 1, Vm, k)
-            lb = li[a0:a0 + blk]
-            vals, tol = _np_values(P, gl[lb], cl[lb], atol)  # (A, Wn, Vm) by broadcasting
-            parts.append((vals > tol).any(-1) & (vals < -tol).any(-1))
+        act_t, li_t = torch.from_numpy(act), torch.from_numpy(li)
+        parts = [_crossing(state, act_t[a0:a0 + blk], g_line, c_line, g_abs, c_abs, li_t[a0:a0 + blk]).numpy()
+                 for a0 in range(0, act.shape[0], blk)]
         cross = (parts[0] if len(parts) == 1 else np.concatenate(parts)) & valid_w
         any_cross = cross.any(1)
         first = np.where(any_cross, cross.argmax(1), Wn - 1)
@@ -789,18 +773,35 @@ def _walk_np(state: PolyState, g_line, c_line, unit_line, h_line) -> None:
         cur[act] = np.minimum(c0 + first + 1, e0)
         sel = np.flatnonzero(any_cross)
         if sel.size:
-            fs = first[sel]
-            lsel = torch.from_numpy(li[sel, fs])
-            vt = (vals[sel, fs], tol[sel, fs]) if keep_vals else None
-            state.cut(torch.from_numpy(act[sel]), g_line[lsel], c_line[lsel], unit_line[lsel], hrow=h_line[lsel], vt=vt)
+            lsel = torch.from_numpy(li[sel, first[sel]])
+            state.cut(torch.from_numpy(act[sel]), g_line[lsel], c_line[lsel], unit_line[lsel], hrow=h_line[lsel])
 
 
 def _crossing(state: PolyState, act: Tensor, g_line, c_line, g_abs, c_abs, li: Tensor) -> Tensor:
-    """Whether line ``li[a, w]`` has vertices of polytope ``act[a]`` strictly on both sides."""
-    Pt = state.V[act].transpose(1, 2)
+    """Whether line ``li[a, w]`` has vertices of polytope ``act[a]`` strictly on both sides.
+
+    The per-vertex test is ``v > tol_v`` (resp. ``v < -tol_v``), ``tol_v = atol (1 + |g| . |p_v|
+    + |c|)``. Every ``tol_v`` lies in ``[atol, bound]``, ``bound = atol (1 + |g| . max_v |p_v| +
+    |c|)`` (with slack for rounding), so each line's extreme values decide it unless one of
+    them falls in ``(atol, bound]``; only the polytopes with such a line (rare) get the
+    per-vertex tolerances.
+    """
+    P = state.V[act]
+    Pt = P.transpose(1, 2)
     vals = torch.baddbmm(c_line[li].unsqueeze(-1), g_line[li], Pt)  # (A, Wn, Vm)
-    tol = torch.baddbmm(c_abs[li].unsqueeze(-1), g_abs[li], Pt.abs()).mul_(state.atol).add_(state.atol)
-    return (torch.sub(vals, tol).amax(-1) > 0) & (torch.add(vals, tol).amin(-1) < 0)
+    hi, lo = vals.amax(-1), vals.amin(-1)
+    atol = state.atol
+    slack = atol * (1.0 + 1e-6)
+    bound = torch.bmm(g_abs[li], P.abs().amax(1).unsqueeze(-1)).squeeze(-1).add_(c_abs[li]).mul_(slack).add_(slack)
+    p, q = hi > bound, lo < -bound
+    unsure = (((hi > atol) & ~p) | ((lo < -atol) & ~q)).any(1).nonzero().squeeze(1)
+    if unsure.numel():
+        lu = li[unsure]
+        tol = torch.baddbmm(c_abs[lu].unsqueeze(-1), g_abs[lu], Pt[unsure].abs()).mul_(atol).add_(atol)
+        v = vals[unsure]
+        p[unsure] = torch.sub(v, tol).amax(-1) > 0
+        q[unsure] = torch.add(v, tol).amin(-1) < 0
+    return p & q
 
 
 def refine_max(state: PolyState, z: Tensor, index: Tensor, unit_offset: int):
