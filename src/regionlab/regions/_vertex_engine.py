@@ -649,41 +649,45 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     on_code = torch.zeros((R, U), dtype=torch.int16, device=dev)
     crossing = torch.zeros((R, U, K), dtype=torch.bool, device=dev)
     zero_levels = bool((bp == 0).all())  # ReLU-like: v = lin and tol = mag * atol + atol exactly
-    # Vertex slots past nv repeat vertex 0 (PolyState.cut), so an any over all slots is one
-    # over the vertices: the per-vertex tests v > tol, v < -tol of the cut (the same as
-    # fl(v - tol) > 0, fl(v + tol) < 0: exact sign of a rounded sum).
     atol = state.atol
-    step = max(1, (1 << 18) // max(1, Vm * U))  # cache-sized blocks of the (R, Vm, U) values
+    # The per-vertex tests are v > tol_v and v < -tol_v, tol_v = atol (1 + |V_v|.|g| + |c - t|).
+    # Every tol_v lies in [atol, bound], bound = atol (1 + max|V|.|g| + |c| + |t|) (with
+    # slack for rounding), so the extreme values decide all but the (region, unit) pairs
+    # with an extreme value in (atol, bound]: those, rare, get the per-vertex test.
+    vmax = z.new_empty((R, U))
+    vmin = z.new_empty((R, U))
+    big = z.new_empty((R, U))
+    # blocks of polytopes with similar vertex counts, each cut to its largest count (slots
+    # past nv repeat vertex 0: extremes over all slots are extremes over the vertices);
+    # at most 2^18 values a block
+    order = torch.argsort(state.nv)
+    nv_sorted = state.nv[order].tolist()
+    step = max(1, min(-(-R // 4), (1 << 18) // max(1, Vm * U)))
     for s0 in range(0, R, step):
-        sl = slice(s0, s0 + step)
-        Vb, zb = state.V[sl], z[sl]
-        lin = torch.baddbmm(zb[:, 0:1, :], Vb, zb[:, 1:, :])  # (n, Vm, U)
-        # The per-vertex tests are v > tol_v and v < -tol_v, tol_v = atol (1 + |V_v|.|g| + |c - t|).
-        # Every tol_v lies in [atol, bound], bound = atol (1 + max|V|.|g| + |c| + |t|) (with
-        # slack for rounding), so the extreme values decide all but the (region, unit)
-        # pairs with an extreme value in (atol, bound]: those, rare, get the per-vertex test.
-        vmax, vmin = lin.amax(1), lin.amin(1)  # (n, U)
+        idx = order[s0:s0 + step]
+        Vb, zb = state.V[idx, :nv_sorted[min(R, s0 + step) - 1]], z[idx]
+        lin = torch.baddbmm(zb[:, 0:1, :], Vb, zb[:, 1:, :])  # (n, nv, U)
+        vmax[idx], vmin[idx] = lin.amax(1), lin.amin(1)
         zabs = zb.abs()
-        big = torch.baddbmm(zabs[:, 0:1, :], Vb.abs().amax(1, keepdim=True), zabs[:, 1:, :]).squeeze(1)  # (n, U)
-        for j in range(K):
-            t = bp[:, j]
-            hi, lo = (vmax, vmin) if zero_levels else (vmax - t, vmin - t)
-            bound = (big + t.abs()).mul_(atol * (1.0 + 1e-6)).add_(atol * (1.0 + 1e-6))
-            p, q = hi > bound, lo < -bound
-            unsure = ((hi > atol) & ~p) | ((lo < -atol) & ~q)
-            if bool(unsure.any()):
-                r_u, u_u = unsure.nonzero(as_tuple=True)
-                Vu, zu = Vb[r_u], zb[r_u, :, u_u]  # (m, Vm, k), (m, 1 + k)
-                v = torch.baddbmm(zu[:, 0:1, None], Vu, zu[:, 1:, None]).squeeze(-1) - t[u_u, None]
-                tol = torch.baddbmm(zu[:, 0:1, None].abs(), Vu.abs(), zu[:, 1:, None].abs()).squeeze(-1)
-                tol = (tol + t[u_u, None].abs()).mul_(atol).add_(atol)
-                p[r_u, u_u] = (v > tol).any(1)
-                q[r_u, u_u] = (v < -tol).any(1)
-            base[sl] += (p & ~q).to(torch.int16)
-            on = ~p & ~q
-            oc = on_code[sl]
-            on_code[sl] = torch.where(on & (oc == 0), torch.full_like(oc, -(j + 1)), oc)
-            crossing[sl, :, j] = p & q
+        big[idx] = torch.baddbmm(zabs[:, 0:1, :], Vb.abs().amax(1, keepdim=True), zabs[:, 1:, :]).squeeze(1)
+    slack = atol * (1.0 + 1e-6)
+    for j in range(K):
+        t = bp[:, j]
+        hi, lo = (vmax, vmin) if zero_levels else (vmax - t, vmin - t)
+        bound = (big + t.abs()).mul_(slack).add_(slack)
+        p, q = hi > bound, lo < -bound
+        unsure = ((hi > atol) & ~p) | ((lo < -atol) & ~q)
+        if bool(unsure.any()):
+            r_u, u_u = unsure.nonzero(as_tuple=True)
+            Vu, zu = state.V[r_u], z[r_u, :, u_u]  # (m, Vm, k), (m, 1 + k)
+            v = torch.baddbmm(zu[:, 0:1, None], Vu, zu[:, 1:, None]).squeeze(-1) - t[u_u, None]
+            tol = torch.baddbmm(zu[:, 0:1, None].abs(), Vu.abs(), zu[:, 1:, None].abs()).squeeze(-1)
+            tol = (tol + t[u_u, None].abs()).mul_(atol).add_(atol)
+            p[r_u, u_u] = (v > tol).any(1)
+            q[r_u, u_u] = (v < -tol).any(1)
+        base += (p & ~q).to(torch.int16)
+        on_code = torch.where(~p & ~q & (on_code == 0), torch.full_like(on_code, -(j + 1)), on_code)
+        crossing[:, :, j] = p & q
     r_idx, u_idx, j_idx = crossing.nonzero(as_tuple=True)
     key = _line_priority(u_idx * (K + 1) + j_idx)
     order = torch.argsort(r_idx * (1 << 31) + key)
