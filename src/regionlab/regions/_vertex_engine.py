@@ -699,6 +699,17 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     g_abs, c_abs = g_line.abs(), c_line.abs()
     unit_line = u_idx + unit_offset
     h_line = _hrows(g_line, c_line)
+    if R == 1 and ARRANGEMENT and u_idx.numel():
+        # one parent (the first layer): its cells at once, when the arrangement is simple
+        sigma = _arrangement_cells(state, g_line, c_line, h_line, unit_line)  # (C, L): above each line
+        if sigma is not None:
+            C = sigma.shape[0]
+            par = torch.zeros(C, dtype=torch.long, device=dev)
+            choice = base[par]
+            # each crossing level a cell lies above adds one to its unit's piece
+            choice.index_add_(1, u_idx, sigma.to(choice.dtype))
+            oc = on_code[par]
+            return par, choice, torch.where(oc != 0, oc, choice)
     # each fragment walks through its parent's lines [cur, end)
     state.carry["par"] = torch.arange(R, device=dev)
     state.carry["walk"] = torch.stack([start, start + ct], 1)  # (cur, end): one carried tensor
@@ -747,6 +758,121 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
         choice.index_put_((frag[up], u_idx[li[up]]), torch.ones(int(up.sum()), dtype=choice.dtype, device=dev), accumulate=True)
     oc = on_code[par]
     return par, choice, torch.where(oc != 0, oc, choice)
+
+
+_ARRANGEMENT_BUDGET = 1 << 19  # k-subsets of hyperplanes the one-parent arrangement may solve
+ARRANGEMENT = True  # one parent polytope: cells of a simple arrangement at once (False: always walk)
+
+
+def _arrangement_cells(state: PolyState, g_line: Tensor, c_line: Tensor, h_line: Tensor, unit_line: Tensor):
+    """Replace the one polytope of ``state`` by the cells of its lines, built at once.
+
+    The vertices of the cells are the parent's vertices and the points where ``k`` of
+    the hyperplanes (the parent's half-spaces and the lines ``g . p + c = 0``, at least
+    one line) meet inside the parent. In a *simple* arrangement (every vertex on exactly
+    ``k`` hyperplanes, save parent vertices on no line) a vertex on ``j`` lines lies in
+    exactly ``2^j`` cells, one per choice of sides of those lines, and every cell has a
+    vertex: the cells are the distinct sign vectors so completed, and their vertices
+    the points that complete to them. Anything else (a vertex on more than ``k``
+    hyperplanes, a point its own hyperplanes do not hold, too many subsets or lines)
+    returns ``None`` and leaves ``state`` unchanged, for the walk.
+
+    Returns ``sigma`` ``(C, L)``: whether each cell lies on the side ``g . p + c > 0`` of
+    each line, the cells being the new polytopes of ``state``.
+    """
+    from math import comb
+
+    k, atol = state.k, state.atol
+    dev, dt = state.V.device, state.V.dtype
+    nf0 = int(state.nf[0])
+    keep_rows = (state.fu[0, :nf0] >= -1).nonzero().squeeze(1)
+    Hp, fu_p = state.H[0, keep_rows], state.fu[0, keep_rows]  # a . p <= b, |a| = 1
+    f, m = Hp.shape[0], g_line.shape[0]
+    if f + m > WORD or comb(f + m, k) > _ARRANGEMENT_BUDGET or state.inc.shape[2] != 1:
+        return None
+    # candidate points: k hyperplanes, the last (largest index) a line
+    hyp = torch.cat([Hp, h_line])  # rows [a, b]: a . p = b
+    combos = torch.combinations(torch.arange(f + m, device=dev), r=k)
+    combos = combos[combos[:, -1] >= f]
+    M = hyp[combos]  # (n, k, k + 1)
+    det = torch.linalg.det(M[:, :, :k])
+    combos, M = combos[det.abs() > 1e-9], M[det.abs() > 1e-9]
+    X = torch.linalg.solve(M[:, :, :k], M[:, :, k])  # (n, k)
+    V0 = state.V[0, : int(state.nv[0])]
+    pts = torch.cat([V0, X])
+    a, b = Hp[:, :k], Hp[:, k]
+    pv = pts @ a.T - b
+    ptol = (pts.abs() @ a.abs().T + b.abs()).mul_(atol).add_(atol)
+    inside = (pv <= ptol).all(1)
+    inside[: V0.shape[0]] = True
+    pts, pv, ptol = pts[inside], pv[inside], ptol[inside]
+    lv = pts @ g_line.T + c_line
+    ltol = (pts.abs() @ g_line.abs().T + c_line.abs()).mul_(atol).add_(atol)
+    on_line = lv.abs() <= ltol  # (P, m)
+    on_face = pv.abs() <= ptol  # (P, f)
+    tight = torch.cat([on_face, on_line], 1)
+    nV0 = V0.shape[0]
+    n_line = on_line.sum(1)
+    n_tight = tight.sum(1)
+    new = torch.arange(pts.shape[0], device=dev) >= nV0
+    # new points must be held by their own k hyperplanes (else ill-conditioned)
+    own = tight[new].gather(1, combos[inside[nV0:]]).all(1)
+    simple = bool(own.all()) and bool((n_tight[new] == k).all()) and bool((n_line[~new] == 0).all())
+    if not simple:
+        return None
+    bits = (1 << torch.arange(f + m, device=dev))
+    key = (tight.long() * bits).sum(1)
+    key_u, first = _unique_first(key)
+    pts, key, on_line, lv, ltol = pts[first], key_u, on_line[first], lv[first], ltol[first]
+    if bool((~on_line & (lv.abs() <= ltol)).any()):
+        return None
+    # sign vectors: the lines a point is strictly above, completed over the lines it is on
+    lbits = bits[:m]
+    above = ((lv > ltol).long() * lbits).sum(1)
+    j_max = int(on_line.sum(1).max())
+    pos = torch.sort(torch.where(on_line, torch.arange(m, device=dev), m), dim=1).values[:, :max(j_max, 1)]  # tight lines first
+    nj = on_line.sum(1)
+    sub = torch.arange(1 << j_max, device=dev)
+    P = pts.shape[0]
+    pi, si = (sub.unsqueeze(0) < (1 << nj).unsqueeze(1)).nonzero(as_tuple=True)  # (point, subset)
+    add = torch.zeros_like(pi)
+    for i in range(j_max):
+        sel = ((si >> i) & 1).bool()
+        add[sel] |= 1 << pos[pi[sel], i]
+    sig = above[pi] | add
+    cell_sig, cell = torch.unique(sig, return_inverse=True)
+    C = cell_sig.shape[0]
+    order = torch.argsort(cell * P + pi)
+    cell, pi = cell[order], pi[order]
+    nv = torch.bincount(cell, minlength=C)
+    if bool((nv <= k).any()):
+        return None  # (a full-dimensional cell has more than k vertices)
+    Vm = int(nv.max())
+    slot = torch.arange(cell.shape[0], device=dev) - (nv.cumsum(0) - nv)[cell]
+    src = torch.full((C, Vm), -1, dtype=torch.long, device=dev)
+    src[cell, slot] = pi
+    pad = src < 0
+    src = torch.where(pad, src[:, :1], src)
+    V = pts[src]  # (C, Vm, k): padding repeats vertex 0
+    inc = torch.where(pad, 0, key[src]).unsqueeze(-1)
+    sigma = ((cell_sig.unsqueeze(1) >> torch.arange(m, device=dev)) & 1).bool()  # (C, m)
+    Hl = torch.where(sigma.unsqueeze(-1), -h_line, h_line)  # keep g . p + c >= 0 above, <= 0 below
+    H = torch.cat([Hp.expand(C, -1, -1), Hl], 1)
+    fu = torch.cat([fu_p, unit_line]).expand(C, -1).clone()
+    state.n = C
+    state.V, state.nv, state.H, state.fu, state.inc = V, nv, H, fu, inc
+    state.nf = torch.full((C,), f + m, dtype=torch.long, device=dev)
+    state.compact()
+    return sigma
+
+
+def _unique_first(key: Tensor) -> tuple[Tensor, Tensor]:
+    """Distinct values of ``key`` (in order of first occurrence) and their first positions."""
+    u, inv = torch.unique(key, return_inverse=True)
+    first = torch.full((u.shape[0],), key.shape[0], dtype=torch.long, device=key.device)
+    first.scatter_reduce_(0, inv, torch.arange(key.shape[0], device=key.device), "amin")
+    first = torch.sort(first).values
+    return key[first], first
 
 
 def _walk_np(state: PolyState, g_line, c_line, g_abs, c_abs, unit_line, h_line) -> None:
