@@ -792,8 +792,7 @@ def _arrangement_cells(state: PolyState, g_line: Tensor, c_line: Tensor, h_line:
         return None
     # candidate points: k hyperplanes, the last (largest index) a line
     hyp = torch.cat([Hp, h_line])  # rows [a, b]: a . p = b
-    combos = torch.combinations(torch.arange(f + m, device=dev), r=k)
-    combos = combos[combos[:, -1] >= f]
+    combos = _subsets_with_line(f, m, k).to(dev)
     M = hyp[combos]  # (n, k, k + 1)
     det = torch.linalg.det(M[:, :, :k])
     combos, M = combos[det.abs() > 1e-9], M[det.abs() > 1e-9]
@@ -864,6 +863,25 @@ def _arrangement_cells(state: PolyState, g_line: Tensor, c_line: Tensor, h_line:
     state.nf = torch.full((C,), f + m, dtype=torch.long, device=dev)
     state.compact()
     return sigma
+
+
+_SUBSETS: dict = {}
+
+
+def _subsets_with_line(f: int, m: int, k: int) -> Tensor:
+    """All ``k``-subsets (sorted rows) of ``range(f + m)`` whose largest member is ``>= f``
+    (cached; ``torch.combinations`` builds all ``(f + m)^k`` tuples first)."""
+    key = (f, m, k)
+    out = _SUBSETS.get(key)
+    if out is None:
+        from itertools import chain, combinations
+
+        rows = chain.from_iterable((c + (last,) for c in combinations(range(last), k - 1)) for last in range(f, f + m))
+        out = torch.tensor(list(rows), dtype=torch.long).reshape(-1, k)
+        if len(_SUBSETS) > 64:
+            _SUBSETS.clear()
+        _SUBSETS[key] = out
+    return out
 
 
 def _unique_first(key: Tensor) -> tuple[Tensor, Tensor]:
