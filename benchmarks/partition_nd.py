@@ -15,7 +15,11 @@ Usage::
     python benchmarks/partition_nd.py [--cases 3-8,3-16,4-8,4-16,6-8] [--repeats 5] [--lp-points 3]
                                       [--lp-radius 0.01] [--lp-time-limit 30]
 
-Reports best and median of ``--repeats`` timed runs after a warm-up, and peak memory.
+Reports best and median of ``--repeats`` timed runs after a warm-up, and peak memory, for the
+full partition (``partition_polytope``: facets, witnesses, vertices, affine maps, adjacency)
+and for the count alone (``count_regions``: the same engine, no partition built; the
+quantity edge subdivision reports). Peak memory is the growth of the process's peak RSS
+during the case (0 when an earlier case already reached it).
 
 The default cases stop at 6-8 (2503 regions, under 1 s a run). ``--cases 6-16`` runs,
 but is not a default: the seed-0 6-16-16-16-1 box has 60714 regions (6291 after the
@@ -72,18 +76,24 @@ def main() -> None:
     args = ap.parse_args()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     print("vertex engine, seed-0 d-w-w-w-1 on [-1, 1]^d")
-    print(f"{'d':>3} {'w':>4} {'regions':>8} {'ref':>6} {'ok':>3} {'best s':>8} {'median s':>9} {'regions/s':>10} {'peak MB':>8}")
+    print("  partition: partition_polytope (regions with facets, witnesses, vertices, affine maps, adjacency)")
+    print("  count:     count_regions (the same engine's count, no partition built; what edge subdivision reports)")
+    print(f"{'d':>3} {'w':>4} {'what':>9} {'regions':>8} {'ref':>6} {'ok':>3} {'best s':>8} {'median s':>9} {'regions/s':>10} "
+          f"{'peak MB':>8}")
     for case in args.cases.split(","):
         d, w = (int(x) for x in case.split("-"))
         net = regionlab.trace(seed0_mlp(d, w), torch.zeros(1, d, dtype=torch.float64))
         box = Box([-1.0] * d, [1.0] * d)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        part, best, med = timed(lambda: regionlab.partition_polytope(net, box, engine="vertex"), args.repeats)  # noqa: B023
-        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
         ref = REFERENCE.get((d, w))
-        ok = "-" if ref is None else ("yes" if ref == part.num_regions else "NO")
-        print(f"{d:>3} {w:>4} {part.num_regions:>8} {ref if ref else '-':>6} {ok:>3} {best:>8.3f} {med:>9.3f} "
-              f"{part.num_regions / best:>10.0f} {peak:>8.0f}")
+        runs = [("count", lambda: regionlab.count_regions(net, box, engine="vertex")),  # noqa: B023
+                ("partition", lambda: regionlab.partition_polytope(net, box, engine="vertex").num_regions)]  # noqa: B023
+        for what, fn in runs:
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            n, best, med = timed(fn, args.repeats)
+            peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+            ok = "-" if ref is None else ("yes" if ref == n else "NO")
+            print(f"{d:>3} {w:>4} {what:>9} {n:>8} {ref if ref else '-':>6} {ok:>3} {best:>8.3f} {med:>9.3f} "
+                  f"{n / best:>10.0f} {peak:>8.0f}")
     if args.skip_lp:
         return
     print(f"LP engine, l-inf ball r = {args.lp_radius:g} around Gaussian inputs of a seed-0 784-64-64-10 MLP")
