@@ -41,6 +41,10 @@ class RawRegions:
         ``(V, k)`` and ``(R + 1,)``: the vertices of each region (low dimension only).
     volumes : Tensor or None
         ``(R,)`` volume of each region (low dimension only).
+    affine_A, affine_c : Tensor or None
+        ``(R, out, k)`` and ``(R, out)``: the network's affine map on each region in domain
+        coordinates, where the engine has it (the vertex engine's output forms); else the
+        result computes it at the witnesses.
     info : dict
         Engine name, timings, certificate.
     """
@@ -56,6 +60,8 @@ class RawRegions:
     vertices: Tensor | None = None
     vertex_offsets: Tensor | None = None
     volumes: Tensor | None = None
+    affine_A: Tensor | None = None
+    affine_c: Tensor | None = None
     info: dict = field(default_factory=dict)
 
     @property

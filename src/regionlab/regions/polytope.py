@@ -361,7 +361,9 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
         # the partial result is the coarser partition by the layers before the one that overflowed
         state, forms, pattern_parts, pre_parts = snapshot
         layers_done -= 1
-    raw = _finish(net, domain, state, pattern_parts, pre_parts, numerics, layers_done, complete)
+    # the output's forms: the network's affine map on each region (complete partitions)
+    out_forms = forms.get(net.output_node) if complete else None
+    raw = _finish(net, domain, state, pattern_parts, pre_parts, numerics, layers_done, complete, out_forms)
     raw.info["elapsed"] = time.perf_counter() - t0
     if intr.hit:
         raw.info["interrupted"] = True
@@ -378,7 +380,8 @@ def _copy_state(state: PolyState) -> PolyState:
     return s
 
 
-def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, layers_done, complete) -> RawRegions:
+def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, layers_done, complete,
+            out_forms: Tensor | None = None) -> RawRegions:
     R, k = state.num, state.k
     dev = state.V.device
     N = net.num_units
@@ -420,13 +423,22 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
     raw = RawRegions(patterns=patterns.cpu(), witnesses=witnesses.cpu(), inradii=inradii.cpu(), A=Aout.cpu(), b=bout.cpu(),
                      facet_offsets=facet_offsets.cpu(), facet_unit=facet_unit.cpu(),
                      adjacency=torch.zeros((0, 2), dtype=torch.long), vertices=vertices.cpu(),
-                     vertex_offsets=vertex_offsets.cpu(), volumes=None,
+                     vertex_offsets=vertex_offsets.cpu(), volumes=None, **_affine_maps(out_forms, order, R),
                      info={"engine": "vertex", "layers_done": layers_done, "complete": complete})
     if complete and R:
         adj, cert = adjacency_by_crossing(net, domain, raw, numerics, _facet_centres(state, r_f, s_f), pre_parts)
         raw = _replace(raw, adjacency=adj)
         raw.info["certificate"] = cert
     return raw
+
+
+def _affine_maps(out_forms: Tensor | None, order: Tensor, R: int) -> dict:
+    """``affine_A`` ``(R, out, k)`` and ``affine_c`` ``(R, out)`` from the output's forms
+    ``(R, 1 + k, *out_shape)`` in the engine's region order, reordered by ``order``."""
+    if out_forms is None or out_forms.shape[0] != R:
+        return {}
+    f = out_forms.index_select(0, order).reshape(R, out_forms.shape[1], -1).cpu()
+    return {"affine_A": f[:, 1:].transpose(1, 2).contiguous(), "affine_c": f[:, 0].contiguous()}
 
 
 def _facets_only(inc: Tensor, live: Tensor) -> Tensor:

@@ -87,7 +87,9 @@ class PolytopePartition:
     def _from_raw(cls, net, domain, raw: RawRegions, numerics, elapsed) -> PolytopePartition:
         R, k = raw.num_regions, domain.dim
         dt = numerics.dtype
-        if R:
+        if R and raw.affine_A is not None:
+            affine_A, affine_c = raw.affine_A.to(torch.float64), raw.affine_c.to(torch.float64)
+        elif R:
             X = domain.to_input(raw.witnesses.to(dt)).to(device=net.device, dtype=dt)
             A_in, c_in = net.to(dtype=dt).local_affine_map(X) if net.dtype != dt else net.local_affine_map(X)
             A_in, c_in = A_in.cpu().to(torch.float64), c_in.cpu().to(torch.float64)
