@@ -860,8 +860,9 @@ def _arrangement_cells(state: PolyState, g_line: Tensor, c_line: Tensor, h_line:
     fu = torch.cat([fu_p, unit_line]).expand(C, -1).clone()
     state.n = C
     state.V, state.nv, state.H, state.fu, state.inc = V, nv, H, fu, inc
+    # every cell lists all the lines: the ones not among its facets (fewer than k of its
+    # vertices) are harmless to the cuts, dropped by the next compaction or at the end
     state.nf = torch.full((C,), f + m, dtype=torch.long, device=dev)
-    state.compact()
     return sigma
 
 
