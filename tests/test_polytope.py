@@ -489,3 +489,30 @@ def test_near_levels_by_chunks_match_one_pass():
             polytope._EVAL_CHUNK = old
         got = [torch.cat(t) for t in zip(*parts, strict=True)]
         assert all(torch.equal(a, b) for a, b in zip(got, ref, strict=True))
+
+
+@pytest.mark.parametrize("W", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_facet_centres_numpy_match_torch(W, dtype):
+    # the vertex-side numpy sums add each facet's vertices in the order of the serial
+    # index_add_: bit-identical centres
+    from regionlab.regions._vertex_engine import PolyState, pack
+    from regionlab.regions.polytope import _facet_centres, _facet_centres_torch, _popcount_swar
+
+    gen = torch.Generator().manual_seed(W)
+    R, Vm, k = 30, 20, 3
+    Fm = 62 * (W - 1) + 10
+    bits = torch.rand(R, Vm, Fm, generator=gen) < 0.3
+    nv = torch.randint(1, Vm + 1, (R,), generator=gen)
+    bits &= (torch.arange(Vm) < nv.unsqueeze(1)).unsqueeze(-1)  # no bits past nv
+    inc = pack(bits)
+    assert inc.shape[2] == W
+    V = (torch.randn(R, Vm, k, generator=gen, dtype=DT) * 10).to(dtype)
+    state = PolyState(V, nv, torch.zeros(R, Fm, k + 1, dtype=dtype), torch.full((R,), Fm), torch.zeros(R, Fm, dtype=torch.long),
+                      inc, 1e-9)
+    live = torch.rand(R, Fm, generator=gen) < 0.6
+    r_f, s_f = live.nonzero(as_tuple=True)
+    got, ref = _facet_centres(state, r_f, s_f), _facet_centres_torch(state, r_f, s_f)
+    assert got.dtype == ref.dtype and torch.equal(got, ref)
+    x = inc.reshape(-1).numpy()
+    assert np.array_equal(_popcount_swar(x), [bin(int(v)).count("1") for v in x])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import signal
 import time
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -376,7 +377,15 @@ def _replace(raw: RawRegions, **kw) -> RawRegions:
 
 def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor) -> Tensor:
     """Mean of each facet's vertices: a point in the facet's relative interior."""
-    # the facets' incidence bits only, and a sum over their (few) vertices
+    if state.V.device.type == "cpu":
+        return torch.from_numpy(_facet_centres_np(state.V.numpy(), state.inc.numpy(), state.H.shape[1],
+                                                  r_f.numpy(), s_f.numpy()))
+    return _facet_centres_torch(state, r_f, s_f)
+
+
+def _facet_centres_torch(state: PolyState, r_f: Tensor, s_f: Tensor) -> Tensor:
+    """``_facet_centres`` on any device: the facets' incidence bits only, and a sum over
+    their (few) vertices."""
     out = state.V.new_zeros(r_f.shape[0], state.k)
     cnt = torch.zeros(r_f.shape[0], dtype=torch.long, device=r_f.device)
     step = max(1, _INC_BLOCK // max(1, state.V.shape[1]))  # bounded memory for the (nF, Vm) words
@@ -390,6 +399,66 @@ def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor) -> Tensor:
         out.index_add_(0, e_f + f0, state.V[r[e_f], e_v])
         cnt += torch.bincount(e_f + f0, minlength=r_f.shape[0])
     return (out / cnt.clamp_min(1).unsqueeze(1).to(out.dtype)).cpu()
+
+
+def _facet_centres_np(V: np.ndarray, inc: np.ndarray, Fm: int, r_f: np.ndarray, s_f: np.ndarray) -> np.ndarray:
+    """``_facet_centres`` on CPU arrays: vertices ``V`` ``(R, Vm, k)``, incidence words
+    ``inc`` ``(R, Vm, W)``, facets ``(r_f, s_f)`` sorted (as ``nonzero`` lists them).
+
+    From the vertex side: each vertex's word masked to its region's facets holds a few
+    bits, taken out lowest first in a handful of rounds. The sums run facet by facet over
+    the vertices in slot order from zero (as a serial ``index_add_``): the same values.
+    """
+    R, Vm, W = inc.shape
+    F, k = r_f.shape[0], V.shape[2]
+    # each region's facet slots as words, and the facet number of each (region, slot)
+    key = r_f * W + s_f // WORD
+    start = np.flatnonzero(np.diff(key, prepend=-1)) if F else np.zeros(0, np.int64)
+    mask = np.zeros(R * W, np.int64)
+    mask[key[start]] = np.add.reduceat(np.left_shift(1, s_f % WORD), start) if F else 0  # distinct bits: sum = or
+    fid = np.full(R * Fm, -1, np.int64)
+    fid[r_f * Fm + s_f] = np.arange(F)
+    words = (inc & mask.reshape(R, 1, W)).reshape(-1)
+    nz = np.flatnonzero(words)  # (region, vertex, word) order
+    w = words[nz]
+    cnt = _popcount(w).astype(np.int64)
+    off = np.cumsum(cnt) - cnt
+    key = np.empty(int(cnt.sum()), np.int64)  # region * Fm + slot of each incidence, vertex order
+    base = (nz // (Vm * W)) * Fm + (nz % W) * WORD
+    act = np.arange(nz.shape[0])
+    j = 0
+    while act.shape[0]:
+        low = w & -w
+        key[off[act] + j] = base[act] + _popcount(low - 1)  # the bit's index
+        w = w ^ low
+        keep = w != 0
+        act, w = act[keep], w[keep]
+        j += 1
+    f = fid[key]
+    loc = np.repeat(np.arange(nz.shape[0]), cnt)
+    pts = np.ascontiguousarray(V.reshape(R * Vm, k).take(nz // W, axis=0).T)  # (k, words)
+    n = np.bincount(f, minlength=F)
+    if V.dtype == np.float64:  # bincount's weighted sums: float64, serial, in order
+        out = np.stack([np.bincount(f, weights=pts[i].take(loc), minlength=F) for i in range(k)], 1)
+    else:
+        out = np.zeros((F, k), V.dtype)
+        for i in range(k):
+            np.add.at(out[:, i], f, pts[i].take(loc))
+    return out / np.maximum(n, 1).astype(V.dtype)[:, None]
+
+
+def _popcount_swar(x: np.ndarray) -> np.ndarray:
+    """Set bits of each int64 ``x >= 0`` (for numpy without ``bitwise_count``)."""
+    x = x.astype(np.uint64)
+    m1, m2, m4, h01 = (np.uint64(c) for c in (0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F,
+                                              0x0101010101010101))
+    x = x - ((x >> np.uint64(1)) & m1)
+    x = (x & m2) + ((x >> np.uint64(2)) & m2)
+    x = (x + (x >> np.uint64(4))) & m4
+    return ((x * h01) >> np.uint64(56)).astype(np.int64)
+
+
+_popcount = getattr(np, "bitwise_count", _popcount_swar)
 
 
 def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: Numerics, facet_points: Tensor,
