@@ -532,6 +532,9 @@ def test_facet_centres_numpy_match_torch(W, dtype):
     r_f, s_f = live.nonzero(as_tuple=True)
     got, ref = _facet_centres(state, r_f, s_f), _facet_centres_torch(state, r_f, s_f)
     assert got.dtype == ref.dtype and torch.equal(got, ref)
+    sel = torch.rand(r_f.shape[0], generator=gen) < 0.7  # some facets only (network facets): NaN elsewhere
+    part = _facet_centres(state, r_f, s_f, sel)
+    assert torch.equal(part[sel], ref[sel]) and bool(part[~sel].isnan().all())
     x = inc.reshape(-1).numpy()
     assert np.array_equal(_popcount_swar(x), [bin(int(v)).count("1") for v in x])
 
@@ -545,7 +548,7 @@ def test_row_index_finds_rows_despite_colliding_hashes():
     queries = torch.cat([table[::3], torch.full((5, 13), 7, dtype=torch.int16)])
     want = np.r_[np.arange(0, table.shape[0], 3), [-1] * 5]
     for collide in [False, True]:
-        index = _RowIndex(table)
+        index = _RowIndex(_as_words(table).numpy())
         if collide:  # every row in one bucket with one hash: found by comparing rows
             index.w[:] = 0
             index.hash[:] = 0

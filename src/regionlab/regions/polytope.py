@@ -336,7 +336,8 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
                      vertex_offsets=vertex_offsets.cpu(), volumes=None,
                      info={"engine": "vertex", "layers_done": layers_done, "complete": complete})
     if complete and R:
-        adj, cert = adjacency_by_crossing(net, domain, raw, numerics, _facet_centres(state, r_f, s_f), pre_parts)
+        points = _facet_centres(state, r_f, s_f, facet_unit >= 0)
+        adj, cert = adjacency_by_crossing(net, domain, raw, numerics, points, pre_parts)
         raw = _replace(raw, adjacency=adj)
         raw.info["certificate"] = cert
     return raw
@@ -375,12 +376,22 @@ def _replace(raw: RawRegions, **kw) -> RawRegions:
     return replace(raw, **kw)
 
 
-def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor) -> Tensor:
-    """Mean of each facet's vertices: a point in the facet's relative interior."""
-    if state.V.device.type == "cpu":
-        return torch.from_numpy(_facet_centres_np(state.V.numpy(), state.inc.numpy(), state.H.shape[1],
-                                                  r_f.numpy(), s_f.numpy()))
-    return _facet_centres_torch(state, r_f, s_f)
+def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor, sel: Tensor | None = None) -> Tensor:
+    """Mean of each facet's vertices: a point in the facet's relative interior (of the
+    facets ``sel`` only if given, NaN for the others: adjacency crosses network facets)."""
+    if state.V.device.type != "cpu":
+        pts = _facet_centres_torch(state, r_f[sel], s_f[sel]) if sel is not None else _facet_centres_torch(state, r_f, s_f)
+        return pts if sel is None else pts.new_full((sel.shape[0], state.k), float("nan")).index_put_((sel.cpu(),), pts)
+    r, s = r_f.numpy(), s_f.numpy()
+    idx = np.flatnonzero(sel.numpy()) if sel is not None else None
+    if idx is not None:
+        r, s = r[idx], s[idx]
+    pts = _facet_centres_np(state.V.numpy(), state.inc.numpy(), state.H.shape[1], r, s)
+    if idx is not None:
+        out = np.full((r_f.shape[0], state.k), np.nan, pts.dtype)
+        out[idx] = pts
+        pts = out
+    return torch.from_numpy(pts)
 
 
 def _facet_centres_torch(state: PolyState, r_f: Tensor, s_f: Tensor) -> Tensor:
@@ -436,7 +447,7 @@ def _facet_centres_np(V: np.ndarray, inc: np.ndarray, Fm: int, r_f: np.ndarray, 
         j += 1
     f = fid[key]
     loc = np.repeat(np.arange(nz.shape[0]), cnt)
-    pts = np.ascontiguousarray(V.reshape(R * Vm, k).take(nz // W, axis=0).T)  # (k, words)
+    pts = np.ascontiguousarray(V.reshape(R * Vm, k).take(nz // W, axis=0).T)  # (k, words): compact, cached
     n = np.bincount(f, minlength=F)
     if V.dtype == np.float64:  # bincount's weighted sums: float64, serial, in order
         out = np.stack([np.bincount(f, weights=pts[i].take(loc), minlength=F) for i in range(k)], 1)
@@ -517,7 +528,8 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
         if signed is None:
             # one gather and one batched product per block for all layers
             forms = pre_parts[0] if len(pre_parts) == 1 else torch.cat(pre_parts, 2)
-    index = _RowIndex(raw.patterns)
+    # one-level codes are -1, 0, 1: a byte each (half the words of int16 to hash and compare)
+    index = _RowIndex(_byte_words(raw.patterns.numpy()) if signed is not None else _as_words(raw.patterns).numpy())
     for f0 in range(0, netf.size, block):
         f = netf[f0:f0 + block]
         ft = torch.from_numpy(f)
@@ -561,9 +573,10 @@ def _unit_tables(net: CPWLNetwork):
 
 def _signed_forms(pre_parts: list[Tensor], patterns: Tensor, bp_all: Tensor | None):
     """``_SignedForms`` where the fast path applies (CPU, every layer univariate with one
-    breakpoint, int16 patterns), else ``None`` (``_near_dense``)."""
+    breakpoint, codes -1, 0, 1), else ``None`` (``_near_dense``)."""
     if (bp_all is not None and bp_all.shape[1] == 1 and bp_all.dtype == pre_parts[0].dtype
-            and pre_parts[0].device.type == "cpu" and patterns.dtype == torch.int16):
+            and pre_parts[0].device.type == "cpu" and patterns.dtype == torch.int16
+            and -1 <= patterns.numpy().min() and patterns.numpy().max() <= 1):
         return _SignedForms(pre_parts, patterns, bp_all[:, 0])
     return None
 
@@ -576,7 +589,7 @@ class _SignedForms:
     every unit's input form on each region (the layers' ``pre_parts`` side by side)
     times the sign of the region's piece (``-1`` for piece 0, ``+1`` for piece 1 and
     on-level codes), numpy, and ``forms_t`` the same as a tensor; ``pos``: the pieces
-    those signs stand for (``patterns != 0``), and ``pos_words`` as int64 words.
+    those signs stand for (``patterns != 0``), and ``pos_words`` as ``_byte_words``.
     Negation is exact: the signed forms evaluate to ``sign * z`` bit for bit, and
     ``sign`` times them are the forms again.
     """
@@ -593,7 +606,7 @@ class _SignedForms:
             forms = torch.cat([forms, (sign * bp.to(sign)).unsqueeze(1)], 1)
         self.forms_t, self.forms = forms, forms.numpy()
         self.pos = pos.numpy()
-        self.pos_words = _as_words(pos.to(torch.int16)).numpy()
+        self.pos_words = _byte_words(self.pos)
 
 
 def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a: Tensor, own: np.ndarray,
@@ -606,9 +619,10 @@ def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a:
     form on each region (the layers' ``pre_parts`` side by side), or ``None`` for forward
     passes; ``index``: the patterns.
 
-    The neighbours' patterns are built as rows ``query`` ``(Fn, 4 W)`` int16 (the
-    patterns' int64 words), with the units ``(fi, ui)`` near a level at ``q`` (sorted)
-    set to their pieces just across, ``across``; the fixes below touch those only.
+    The neighbours' patterns are built as rows ``query`` of int16 (``_as_words``) or, on
+    the fast path, int8 (``_byte_words``) codes, with the units ``(fi, ui)`` near a level
+    at ``q`` (sorted) set to their pieces just across, ``across``; the fixes below touch
+    those only.
     """
     dt = numerics.dtype
     qn, an = q.to(dt).numpy(), a.to(dt).numpy()
@@ -674,10 +688,10 @@ def _near_signed(q: Tensor, q_out: Tensor, own: np.ndarray, signed: _SignedForms
     fi, ui, z, d = (np.concatenate(t) for t in zip(*parts, strict=True))
     near = np.abs(d) <= 1e-7 * (1.0 + np.abs(z))  # |d| = |z - bp|, |z| = |s z|
     query = signed.pos_words[own]
-    q16 = query.view(np.int16)
+    q8 = query.view(np.int8)
     far = ~near
     f_, u_ = fi[far], ui[far]
-    q16[f_, u_] = np.where(signed.pos[own[f_], u_], d[far] > 0, d[far] < 0)  # z > bp
+    q8[f_, u_] = np.where(signed.pos[own[f_], u_], d[far] > 0, d[far] < 0)  # z > bp
     fi, ui = fi[near], ui[near]
     # the step across: the signed forms at the step point give sign * z there, exactly
     sf = signed.forms
@@ -687,7 +701,7 @@ def _near_signed(q: Tensor, q_out: Tensor, own: np.ndarray, signed: _SignedForms
     zo = _eval_forms(torch.from_numpy(f).unsqueeze(-1), q_out[torch.from_numpy(fi)]).squeeze(1).numpy()
     zo = np.where(signed.pos[r, ui], zo, -zo)
     across = (bp.numpy()[ui] < zo).astype(np.int16)
-    return fi, ui, across, q16
+    return fi, ui, across, q8
 
 
 def _flag_chunks(sf: Tensor, own: Tensor, q: Tensor, thr: np.ndarray, zero_levels: bool):
@@ -761,7 +775,8 @@ def _near_dense(net, domain, q: Tensor, q_out: Tensor, own: Tensor, forms: Tenso
 
 
 class _RowIndex:
-    """Row lookup in a table of distinct integer rows ``(R, N)`` (as their ``_as_words``).
+    """Row lookup in a table of distinct rows given as int64 words ``(R, W)`` (their
+    ``_as_words`` or ``_byte_words``; the queries in the same form).
 
     Rows are hashed to one int64 each (a random linear form of their words) and put in
     buckets by the hash's top bits (at least four times as many buckets as rows); a query is
@@ -769,8 +784,8 @@ class _RowIndex:
     cost another comparison, never a wrong answer.
     """
 
-    def __init__(self, table: Tensor):
-        self.words = _as_words(table).numpy()  # int16: four entries a word (zero-padded)
+    def __init__(self, words: np.ndarray):
+        self.words = words
         R = self.words.shape[0]
         gen = torch.Generator().manual_seed(12345)
         self.w = torch.randint(-(1 << 62), 1 << 62, (self.words.shape[1],), generator=gen, dtype=torch.long).numpy()
@@ -836,7 +851,7 @@ def lookup_patterns(table: Tensor, queries: Tensor) -> Tensor:
     verified entry by entry, so a hash collision can only cost another comparison, never
     a wrong answer.
     """
-    return torch.from_numpy(_RowIndex(table).find(_as_words(queries).numpy()))
+    return torch.from_numpy(_RowIndex(_as_words(table).numpy()).find(_as_words(queries).numpy()))
 
 
 def _as_words(p: Tensor) -> Tensor:
@@ -847,6 +862,15 @@ def _as_words(p: Tensor) -> Tensor:
     if pad:
         p = torch.cat([p, p.new_zeros(p.shape[0], pad)], 1)
     return p.contiguous().view(torch.int64)
+
+
+def _byte_words(codes: np.ndarray) -> np.ndarray:
+    """Rows of codes that fit a byte (``-1, 0, 1``, or bools) ``(n, N)`` as int64 words
+    ``(n, ceil(N / 8))``, one byte a code (zero-padded): equal rows iff equal words."""
+    n, N = codes.shape
+    out = np.zeros((n, -(-N // 8) * 8), np.int8)
+    out[:, :N] = codes
+    return out.view(np.int64)
 
 
 _EVAL_CHUNK = 1024  # facets per chunk of _eval_owned and _flag_chunks (the gathered forms stay in cache)
