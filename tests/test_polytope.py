@@ -594,3 +594,36 @@ def test_adjacency_fast_path_matches_the_dense_evaluation(case, monkeypatch):
     dense = regionlab.partition_polytope(net, box, engine="vertex")
     assert torch.equal(fast.adjacency, dense.adjacency)
     assert fast.info["certificate"] == dense.info["certificate"]
+
+
+def test_adjacency_certificate_counts_misses_alike_on_both_paths(monkeypatch):
+    # neighbours missing from the table: unmatched where the step stays inside the domain,
+    # to_boundary where it leaves it; the fast path and the dense one count them alike
+    from dataclasses import replace
+
+    from regionlab.regions import polytope
+
+    net = mlp_net([6, 5], torch.Generator().manual_seed(3))
+    cap = {}
+    real = polytope.adjacency_by_crossing
+    monkeypatch.setattr(polytope, "adjacency_by_crossing", lambda *a: cap.setdefault("args", a) and real(*a))
+    regionlab.partition_polytope(net, Box([-1.0] * 3, [1.0] * 3), engine="vertex")
+    net_, _, raw, numerics, points, pre = cap["args"]
+    # a third of the regions get rows no region has (on-level codes, distinct): the
+    # facets leading to them find nothing
+    pat = raw.patterns.clone()
+    fake = torch.arange(0, raw.num_regions, 3)
+    pat[fake] = -1
+    pat[fake, :8] = ((fake.unsqueeze(1) >> torch.arange(8)) & 1).to(pat.dtype)
+    raw = replace(raw, patterns=pat)
+    for box in [Box([-1.0] * 3, [1.0] * 3), Box([-0.3] * 3, [0.3] * 3)]:
+        got = real(net_, box, raw, numerics, points, pre)
+        with monkeypatch.context() as m:
+            m.setattr(polytope, "_signed_forms", lambda *a: None)
+            ref = real(net_, box, raw, numerics, points, pre)
+        assert torch.equal(got[0], ref[0]) and got[1] == ref[1]
+        c = got[1]
+        assert c["to_known"] + c["to_boundary"] + c["unmatched"] == c["facets_checked"]
+        assert c["unmatched"] > 0 and not c["complete"]
+        if box.upper[0] < 1:
+            assert c["to_boundary"] > 0

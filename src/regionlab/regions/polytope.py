@@ -532,9 +532,8 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     index = _RowIndex(_byte_words(raw.patterns.numpy()) if signed is not None else _as_words(raw.patterns).numpy())
     for f0 in range(0, netf.size, block):
         f = netf[f0:f0 + block]
-        ft = torch.from_numpy(f)
-        nb_b, inside_b = _cross_block(net, domain, raw, numerics, facet_points[ft], raw.A[ft], owner[f], fu[f],
-                                      forms, tables, signed, index)
+        q, a = (torch.from_numpy(t.numpy()[f]) for t in (facet_points, raw.A))
+        nb_b, inside_b = _cross_block(net, domain, raw, numerics, q, a, owner[f], fu[f], forms, tables, signed, index)
         nb_parts.append(nb_b)
         inside_parts.append(inside_b)
     nb, inside = np.concatenate(nb_parts), np.concatenate(inside_parts)
@@ -611,8 +610,8 @@ class _SignedForms:
 
 def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a: Tensor, own: np.ndarray,
                  unit: np.ndarray, forms: Tensor | None, tables, signed: _SignedForms | None, index: _RowIndex):
-    """The region across each facet of a block (``-1`` if unknown) and whether the step
-    stays inside (numpy).
+    """The region across each facet of a block (``-1`` if unknown) and, where unknown,
+    whether the step stays inside (numpy).
 
     ``own``, ``unit``: each facet's region and unit; ``signed``: the forms of one-level
     units (``_near_signed``); else ``forms`` ``(R, 1 + k, num_units)``: every unit's input
@@ -668,8 +667,11 @@ def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a:
                 exact = net.patterns(X).cpu().numpy()
             across[later] = exact[row, ui[later]]
     query[fi, ui] = across
-    inside = domain.contains(q_out, tol=0.0).numpy()
-    return index.find(query.view(np.int64)), inside
+    nb = index.find(query.view(np.int64))
+    # whether the step stays inside matters where no neighbour was found only (the same
+    # batch as ever: the domain's test may be a matrix product)
+    inside = domain.contains(q_out, tol=0.0).numpy() if (nb < 0).any() else np.zeros(Fn, np.bool_)
+    return nb, inside
 
 
 def _near_signed(q: Tensor, q_out: Tensor, own: np.ndarray, signed: _SignedForms, bp: Tensor):
@@ -685,7 +687,9 @@ def _near_signed(q: Tensor, q_out: Tensor, own: np.ndarray, signed: _SignedForms
     """
     thr = 2e-7 * (1.0 + np.abs(bp.numpy()))
     parts = list(_flag_chunks(signed.forms_t, torch.from_numpy(own), q, thr, signed.zero_levels))
-    fi, ui, z, d = (np.concatenate(t) for t in zip(*parts, strict=True))
+    flat, z, d = (np.concatenate(t) for t in zip(*parts, strict=True))
+    N = signed.forms.shape[2]
+    fi, ui = flat // N, flat % N
     near = np.abs(d) <= 1e-7 * (1.0 + np.abs(z))  # |d| = |z - bp|, |z| = |s z|
     query = signed.pos_words[own]
     q8 = query.view(np.int8)
@@ -705,8 +709,8 @@ def _near_signed(q: Tensor, q_out: Tensor, own: np.ndarray, signed: _SignedForms
 
 
 def _flag_chunks(sf: Tensor, own: Tensor, q: Tensor, thr: np.ndarray, zero_levels: bool):
-    """``(rows, units, z, d)`` (numpy) of the entries with ``d <= thr`` of the signed values
-    at ``q`` (see ``_near_signed``), a cache-sized chunk of facets at a time (CPU).
+    """``(row * N + unit, z, d)`` (numpy) of the entries with ``d <= thr`` of the signed
+    values at ``q`` (see ``_near_signed``), a cache-sized chunk of facets at a time (CPU).
 
     The chunks reuse their buffers: fresh ones of this size come from the system zeroed
     (page faults) at every allocation, which costs more than the arithmetic.
@@ -726,7 +730,7 @@ def _flag_chunks(sf: Tensor, own: Tensor, q: Tensor, thr: np.ndarray, zero_level
         # numpy's test and nonzero: a fraction of torch's time at this size
         z, d = z.numpy(), d.numpy()
         idx = np.flatnonzero(np.less_equal(d, thr, out=flag[:n]))
-        yield idx // N + c0, idx % N, z.reshape(-1)[idx], d.reshape(-1)[idx]
+        yield idx + c0 * N, z.reshape(-1)[idx], d.reshape(-1)[idx]
 
 
 def _near_dense(net, domain, q: Tensor, q_out: Tensor, own: Tensor, forms: Tensor | None, tables):
