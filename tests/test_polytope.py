@@ -499,7 +499,7 @@ def test_signed_near_levels_match_a_dense_evaluation(zero_levels, monkeypatch):
     piece_ref = (zq > bp).to(torch.int16)
     for chunk in [1, 64, 4096]:
         monkeypatch.setattr(polytope, "_EVAL_CHUNK", chunk)
-        signed = _SignedForms(pre, patterns, bp)
+        signed = _SignedForms(pre, patterns.numpy(), bp)
         assert signed.zero_levels == zero_levels
         fi, ui, across, query = _near_signed(q, q_out, own, signed, bp)
         assert np.array_equal(fi, fi_ref.numpy()) and np.array_equal(ui, ui_ref.numpy())

@@ -529,7 +529,7 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
             # one gather and one batched product per block for all layers
             forms = pre_parts[0] if len(pre_parts) == 1 else torch.cat(pre_parts, 2)
     # one-level codes are -1, 0, 1: a byte each (half the words of int16 to hash and compare)
-    index = _RowIndex(_byte_words(raw.patterns.numpy()) if signed is not None else _as_words(raw.patterns).numpy())
+    index = _RowIndex(signed.words if signed is not None else _as_words(raw.patterns).numpy())
     for f0 in range(0, netf.size, block):
         f = netf[f0:f0 + block]
         q, a = (torch.from_numpy(t.numpy()[f]) for t in (facet_points, raw.A))
@@ -574,9 +574,10 @@ def _signed_forms(pre_parts: list[Tensor], patterns: Tensor, bp_all: Tensor | No
     """``_SignedForms`` where the fast path applies (CPU, every layer univariate with one
     breakpoint, codes -1, 0, 1), else ``None`` (``_near_dense``)."""
     if (bp_all is not None and bp_all.shape[1] == 1 and bp_all.dtype == pre_parts[0].dtype
-            and pre_parts[0].device.type == "cpu" and patterns.dtype == torch.int16
-            and -1 <= patterns.numpy().min() and patterns.numpy().max() <= 1):
-        return _SignedForms(pre_parts, patterns, bp_all[:, 0])
+            and pre_parts[0].device.type == "cpu" and patterns.dtype == torch.int16):
+        codes = patterns.numpy()
+        if -1 <= codes.min() and codes.max() <= 1:
+            return _SignedForms(pre_parts, codes, bp_all[:, 0])
     return None
 
 
@@ -588,13 +589,16 @@ class _SignedForms:
     every unit's input form on each region (the layers' ``pre_parts`` side by side)
     times the sign of the region's piece (``-1`` for piece 0, ``+1`` for piece 1 and
     on-level codes), numpy, and ``forms_t`` the same as a tensor; ``pos``: the pieces
-    those signs stand for (``patterns != 0``), and ``pos_words`` as ``_byte_words``.
+    those signs stand for (``codes != 0``), and ``pos_words`` as ``_byte_words``;
+    ``words``: the codes (the patterns) as ``_byte_words``.
     Negation is exact: the signed forms evaluate to ``sign * z`` bit for bit, and
     ``sign`` times them are the forms again.
     """
 
-    def __init__(self, pre_parts: list[Tensor], patterns: Tensor, bp: Tensor):
-        pos = patterns != 0
+    def __init__(self, pre_parts: list[Tensor], codes: np.ndarray, bp: Tensor):
+        self.words = _byte_words(codes)  # the patterns (the lookup's table)
+        self.pos = codes != 0
+        pos = torch.from_numpy(self.pos)
         one = torch.ones((), dtype=pre_parts[0].dtype)
         sign = torch.where(pos, one, -one)
         self.zero_levels = not bool((bp != 0).any())
@@ -604,7 +608,6 @@ class _SignedForms:
         if not self.zero_levels:
             forms = torch.cat([forms, (sign * bp.to(sign)).unsqueeze(1)], 1)
         self.forms_t, self.forms = forms, forms.numpy()
-        self.pos = pos.numpy()
         self.pos_words = _byte_words(self.pos)
 
 
@@ -730,7 +733,8 @@ def _flag_chunks(sf: Tensor, own: Tensor, q: Tensor, thr: np.ndarray, zero_level
         # numpy's test and nonzero: a fraction of torch's time at this size
         z, d = z.numpy(), d.numpy()
         idx = np.flatnonzero(np.less_equal(d, thr, out=flag[:n]))
-        yield idx + c0 * N, z.reshape(-1)[idx], d.reshape(-1)[idx]
+        zc = z.reshape(-1)[idx]
+        yield idx + c0 * N, zc, zc if zero_levels else d.reshape(-1)[idx]
 
 
 def _near_dense(net, domain, q: Tensor, q_out: Tensor, own: Tensor, forms: Tensor | None, tables):
