@@ -627,3 +627,19 @@ def test_adjacency_certificate_counts_misses_alike_on_both_paths(monkeypatch):
         assert c["unmatched"] > 0 and not c["complete"]
         if box.upper[0] < 1:
             assert c["to_boundary"] > 0
+
+
+def test_eval_columns_match_eval_forms():
+    # the step across evaluates forms on flat columns: bit-identical to the (n, 1 + k, N)
+    # layout of _eval_forms (torch's fused addcmul either way), for any row length
+    from regionlab.regions.polytope import _eval_columns, _eval_forms
+
+    gen = torch.Generator().manual_seed(5)
+    for N, k in [(48, 3), (15, 4), (7, 6), (1, 2)]:
+        f = torch.randn(400, 1 + k, N, generator=gen, dtype=DT) * torch.randn(400, 1 + k, N, generator=gen, dtype=DT).exp()
+        q = torch.randn(400, k, generator=gen, dtype=DT)
+        ref = _eval_forms(f, q)
+        fi, ui = torch.meshgrid(torch.arange(400), torch.arange(N), indexing="ij")
+        fi, ui = fi.reshape(-1), ui.reshape(-1)
+        got = _eval_columns([f[fi, i, ui].contiguous() for i in range(1 + k)], q[fi].T.contiguous())
+        assert torch.equal(got, ref.reshape(-1))

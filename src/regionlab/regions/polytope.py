@@ -532,7 +532,7 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     index = _RowIndex(signed.words if signed is not None else _as_words(raw.patterns).numpy())
     for f0 in range(0, netf.size, block):
         f = netf[f0:f0 + block]
-        q, a = (torch.from_numpy(t.numpy()[f]) for t in (facet_points, raw.A))
+        q, a = (torch.from_numpy(np.take(t.numpy(), f, axis=0)) for t in (facet_points, raw.A))
         nb_b, inside_b = _cross_block(net, domain, raw, numerics, q, a, owner[f], fu[f], forms, tables, signed, index)
         nb_parts.append(nb_b)
         inside_parts.append(inside_b)
@@ -658,7 +658,7 @@ def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a:
     first_near[fi[start]] = layer_of[ui[start]]
     first_near = np.minimum(first_near, layer_of[unit])
     same_inputs = layer_of[ui] <= first_near[fi]
-    own_codes = raw.patterns.numpy()[own[fi], ui]
+    own_codes = raw.patterns.numpy().reshape(-1)[own[fi] * N + ui]
     across = np.where(same_inputs & (own_codes < 0), own_codes, across)
     if forms is not None or signed is not None:
         # near units of layers after the facet's own: A's forms do not hold across
@@ -669,7 +669,7 @@ def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a:
             with torch.no_grad():
                 exact = net.patterns(X).cpu().numpy()
             across[later] = exact[row, ui[later]]
-    query[fi, ui] = across
+    query.reshape(-1)[fi * query.shape[1] + ui] = across  # flat indices: faster than pairs
     nb = index.find(query.view(np.int64))
     # whether the step stays inside matters where no neighbour was found only (the same
     # batch as ever: the domain's test may be a matrix product)
@@ -694,19 +694,19 @@ def _near_signed(q: Tensor, q_out: Tensor, own: np.ndarray, signed: _SignedForms
     N = signed.forms.shape[2]
     fi, ui = flat // N, flat % N
     near = np.abs(d) <= 1e-7 * (1.0 + np.abs(z))  # |d| = |z - bp|, |z| = |s z|
-    query = signed.pos_words[own]
-    q8 = query.view(np.int8)
+    q8 = np.take(signed.pos_words, own, axis=0).view(np.int8)  # faster than fancy rows
+    pos = signed.pos.reshape(-1)
     far = ~near
     f_, u_ = fi[far], ui[far]
-    q8[f_, u_] = np.where(signed.pos[own[f_], u_], d[far] > 0, d[far] < 0)  # z > bp
+    q8.reshape(-1)[f_ * q8.shape[1] + u_] = np.where(pos[own[f_] * N + u_], d[far] > 0, d[far] < 0)  # z > bp
     fi, ui = fi[near], ui[near]
     # the step across: the signed forms at the step point give sign * z there, exactly
     sf = signed.forms
     r = own[fi]
-    k1 = q.shape[1] + 1
-    f = sf.reshape(-1)[(r[:, None] * sf.shape[1] + np.arange(k1)) * sf.shape[2] + ui[:, None]]  # (n, 1 + k)
-    zo = _eval_forms(torch.from_numpy(f).unsqueeze(-1), q_out[torch.from_numpy(fi)]).squeeze(1).numpy()
-    zo = np.where(signed.pos[r, ui], zo, -zo)
+    at = r * (sf.shape[1] * N) + ui  # flat index of each entry's constant term
+    f = [torch.from_numpy(sf.reshape(-1).take(at + i * N)) for i in range(q.shape[1] + 1)]
+    zo = _eval_columns(f, torch.from_numpy(np.take(q_out.numpy(), fi, axis=0).T.copy())).numpy()
+    zo = np.where(pos[r * N + ui], zo, -zo)
     across = (bp.numpy()[ui] < zo).astype(np.int16)
     return fi, ui, across, q8
 
@@ -825,7 +825,7 @@ class _RowIndex:
             j += 1
             todo = todo[~hit & (count[todo] > j)]
         found = np.flatnonzero(cand >= 0)
-        rows, qf = np.take(self.words, cand[found], axis=0), queries[found]
+        rows, qf = np.take(self.words, cand[found], axis=0), np.take(queries, found, axis=0)
         same = np.ones(found.size, np.bool_)
         for i in range(rows.shape[1]):  # a column at a time: numpy's all(1) is slow on short rows
             same &= rows[:, i] == qf[:, i]
@@ -906,6 +906,16 @@ def _eval_forms(f: Tensor, q: Tensor, out: Tensor | None = None) -> Tensor:
     for i in range(1, q.shape[1]):
         z.addcmul_(f[:, 1 + i], q[:, i:i + 1])
     return z.add_(f[:, 0])
+
+
+def _eval_columns(f: list[Tensor], q: Tensor) -> Tensor:
+    """``_eval_forms`` on flat columns: ``f[0] + sum_i q[i] f[1 + i]`` ``(n,)`` for forms
+    ``f`` (``1 + k`` columns ``(n,)``) at points ``q`` ``(k, n)``; the same elementwise
+    operations (torch's fused ``addcmul``), so the same values."""
+    z = f[1] * q[0]
+    for i in range(1, q.shape[0]):
+        z.addcmul_(f[1 + i], q[i])
+    return z.add_(f[0])
 
 
 def _piece(bp: Tensor, z: Tensor) -> Tensor:
