@@ -463,29 +463,183 @@ def test_numpy_values_match_torch_small_bmm(k):
         assert np.array_equal(v_t.numpy(), v_n) and np.array_equal(t_t.numpy(), t_n)
 
 
-def test_near_levels_by_chunks_match_one_pass():
-    # adjacency tests the facet points' unit values a chunk at a time on CPU (and in
-    # one pass elsewhere): the same near units, in the same order, and the same pieces
-    from regionlab.regions.polytope import _eval_owned, _eval_owned_chunks, _near_1bp
+@pytest.mark.parametrize("zero_levels", [True, False])
+def test_signed_near_levels_match_a_dense_evaluation(zero_levels, monkeypatch):
+    # the fast path of adjacency reads the off-level pieces from the region's own row and
+    # tests only the entries the signed values flag: the same near units, in the same
+    # order, and the same pieces z > bp as evaluating every unit, for any chunk size
+    from regionlab.regions import polytope
+    from regionlab.regions.polytope import _eval_owned, _near_signed, _SignedForms
 
     gen = torch.Generator().manual_seed(3)
-    R, k, N, Fn = 50, 3, 12, 700
-    forms = torch.randn(R, 1 + k, N, generator=gen, dtype=DT)
-    own = torch.sort(torch.randint(0, R, (Fn,), generator=gen)).values
+    R, k, Fn = 50, 3, 700
+    widths = [5, 7]
+    N = sum(widths)
+    pre = [torch.randn(R, 1 + k, w, generator=gen, dtype=DT) for w in widths]
+    own = np.sort(torch.randint(0, R, (Fn,), generator=gen).numpy())
     q = torch.randn(Fn, k, generator=gen, dtype=DT)
-    bp = torch.randn(N, generator=gen, dtype=DT)
-    zq = _eval_owned(forms, own, q)
-    bp[:4] = zq[5, :4] + torch.tensor([0.0, 1e-8, -1e-7, 3e-7], dtype=DT)  # on, near and off a level
-    thr = 2e-7 * (1.0 + bp.abs())
-    ref = _near_1bp(zq, bp, thr, 0)
-    assert ref[0].numel() >= 2
+    q_out = q + 1e-3 * torch.randn(Fn, k, generator=gen, dtype=DT)
+    forms = torch.cat(pre, 2)
+    zq = _eval_owned(forms, torch.from_numpy(own), q)
+    bp = torch.zeros(N, dtype=DT) if zero_levels else torch.randn(N, generator=gen, dtype=DT)
+    if not zero_levels:
+        bp[:4] = zq[5, :4] + torch.tensor([0.0, 1e-8, -1e-7, 3e-7], dtype=DT)  # on, near and off a level
+    else:
+        pre[0][own[5], 0, :2] -= zq[5, :2] + torch.tensor([0.0, 1e-8], dtype=DT)  # zq[5, :2] on and near 0
+        forms = torch.cat(pre, 2)
+        zq = _eval_owned(forms, torch.from_numpy(own), q)
+    # each region's pieces: mostly those of a point inside, some on-level codes, and some
+    # the wrong way round (the far side within a tolerance: checked, not trusted)
+    patterns = (zq.new_zeros(R, N) + (torch.rand(R, N, generator=gen) < 0.5)).to(torch.int16)
+    patterns[torch.from_numpy(own[:40]), :] = (zq[:40] > bp).to(torch.int16)
+    patterns[0, 0] = -1
+    near_ref = (zq - bp).abs() <= 1e-7 * (1.0 + zq.abs())
+    assert near_ref.sum() >= 2
+    fi_ref, ui_ref = near_ref.nonzero(as_tuple=True)
+    piece_ref = (zq > bp).to(torch.int16)
+    for chunk in [1, 64, 4096]:
+        monkeypatch.setattr(polytope, "_EVAL_CHUNK", chunk)
+        signed = _SignedForms(pre, patterns.numpy(), bp)
+        assert signed.zero_levels == zero_levels
+        fi, ui, across, query = _near_signed(q, q_out, own, signed, bp)
+        assert np.array_equal(fi, fi_ref.numpy()) and np.array_equal(ui, ui_ref.numpy())
+        got = torch.from_numpy(query[:, :N].copy())
+        assert torch.equal(got[~near_ref], piece_ref[~near_ref])
+        zo = _eval_owned(forms, torch.from_numpy(own), q_out)
+        assert np.array_equal(across, (zo[fi_ref, ui_ref] > bp[ui_ref]).numpy().astype(np.int16))
+
+
+@pytest.mark.parametrize("W", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_facet_centres_numpy_match_torch(W, dtype):
+    # the vertex-side numpy sums add each facet's vertices in the order of the serial
+    # index_add_: bit-identical centres
+    from regionlab.regions._vertex_engine import PolyState, pack
+    from regionlab.regions.polytope import _facet_centres, _facet_centres_torch, _popcount_swar
+
+    gen = torch.Generator().manual_seed(W)
+    R, Vm, k = 30, 20, 3
+    Fm = 62 * (W - 1) + 10
+    bits = torch.rand(R, Vm, Fm, generator=gen) < 0.3
+    nv = torch.randint(1, Vm + 1, (R,), generator=gen)
+    bits &= (torch.arange(Vm) < nv.unsqueeze(1)).unsqueeze(-1)  # no bits past nv
+    inc = pack(bits)
+    assert inc.shape[2] == W
+    V = (torch.randn(R, Vm, k, generator=gen, dtype=DT) * 10).to(dtype)
+    state = PolyState(V, nv, torch.zeros(R, Fm, k + 1, dtype=dtype), torch.full((R,), Fm), torch.zeros(R, Fm, dtype=torch.long),
+                      inc, 1e-9)
+    live = torch.rand(R, Fm, generator=gen) < 0.6
+    r_f, s_f = live.nonzero(as_tuple=True)
+    got, ref = _facet_centres(state, r_f, s_f), _facet_centres_torch(state, r_f, s_f)
+    assert got.dtype == ref.dtype and torch.equal(got, ref)
+    sel = torch.rand(r_f.shape[0], generator=gen) < 0.7  # some facets only (network facets): NaN elsewhere
+    part = _facet_centres(state, r_f, s_f, sel)
+    assert torch.equal(part[sel], ref[sel]) and bool(part[~sel].isnan().all())
+    x = inc.reshape(-1).numpy()
+    assert np.array_equal(_popcount_swar(x), [bin(int(v)).count("1") for v in x])
+
+
+def test_row_index_finds_rows_despite_colliding_hashes():
+    from regionlab.regions.polytope import _as_words, _RowIndex
+
+    gen = torch.Generator().manual_seed(0)
+    table = torch.unique(torch.randint(-1, 3, (300, 13), generator=gen, dtype=torch.int16), dim=0)
+    table = table[torch.randperm(table.shape[0], generator=gen)]
+    queries = torch.cat([table[::3], torch.full((5, 13), 7, dtype=torch.int16)])
+    want = np.r_[np.arange(0, table.shape[0], 3), [-1] * 5]
+    for collide in [False, True]:
+        index = _RowIndex(_as_words(table).numpy())
+        if collide:  # every row in one bucket with one hash: found by comparing rows
+            index.w[:] = 0
+            index.hash[:] = 0
+            index.order = np.arange(table.shape[0])
+            index.count[:] = 0
+            index.count[0] = table.shape[0]
+            index.first[:] = 0
+        assert np.array_equal(index.find(_as_words(queries).numpy()), want)
+    assert torch.equal(regionlab.regions.polytope.lookup_patterns(table, queries), torch.from_numpy(want))
+
+
+@pytest.mark.parametrize("case", ["relu", "leaky", "abs", "shifted", "int3d", "degenerate", "wide"])
+def test_adjacency_fast_path_matches_the_dense_evaluation(case, monkeypatch):
+    # one-level units take the signed fast path; the dense path (every unit evaluated at
+    # every facet point, the general one) must give the same neighbours and certificate
     from regionlab.regions import polytope
 
-    for chunk in [1, 64, 4096]:
-        old, polytope._EVAL_CHUNK = polytope._EVAL_CHUNK, chunk
-        try:
-            parts = [_near_1bp(z, bp, thr, c0) for c0, z in _eval_owned_chunks(forms, own, q)]
-        finally:
-            polytope._EVAL_CHUNK = old
-        got = [torch.cat(t) for t in zip(*parts, strict=True)]
-        assert all(torch.equal(a, b) for a, b in zip(got, ref, strict=True))
+    gen = torch.Generator().manual_seed(11)
+    if case == "int3d":
+        W1 = torch.randint(-2, 3, (6, 3), generator=gen).to(DT)
+        b1 = torch.randint(-2, 3, (6,), generator=gen).to(DT) * 0.5
+        W1[1], b1[1], W1[2], b1[2] = W1[0], b1[0], 2 * W1[0], 2 * b1[0]  # duplicate and parallel planes
+        W2 = torch.randint(-2, 3, (4, 6), generator=gen).to(DT)
+        net = CPWLNetwork.sequential((3,), [Dense(W1, b1), PiecewiseLinear.relu(), Dense(W2, torch.zeros(4, dtype=DT)),
+                                            PiecewiseLinear.relu()])
+    elif case == "degenerate":
+        W = torch.tensor([[1.0, 1, 1], [1, 1, 1], [2, 2, 2], [1, 0, 0], [1, 0, 0], [0, 0, 0], [0, 1, -1]], dtype=DT)
+        b = torch.tensor([-1.0, 0, -1, 0, 0, 0, 0], dtype=DT)
+        W2 = torch.tensor([[1.0, -1, 0, 0, 0, 0, 1], [0, 0, 0, 1, 1, 5, 0]], dtype=DT)
+        net = CPWLNetwork.sequential((3,), [Dense(W, b), PiecewiseLinear.relu(), Dense(W2, torch.tensor([0.0, -0.5], dtype=DT)),
+                                            PiecewiseLinear.relu()])
+    else:
+        act = {"relu": PiecewiseLinear.relu, "leaky": lambda: PiecewiseLinear.leaky_relu(0.1), "abs": PiecewiseLinear.abs,
+               "shifted": lambda: PiecewiseLinear.from_breakpoints([0.3], [0.2, 1.0]), "wide": PiecewiseLinear.relu}[case]
+        net = mlp_net([70] if case == "wide" else [6, 5, 4], gen, act=act)
+    box = Box([-1.0] * 3, [1.0] * 3)
+    made = []
+    real = polytope._signed_forms
+    monkeypatch.setattr(polytope, "_signed_forms", lambda *a: made.append(real(*a)) or made[-1])
+    fast = regionlab.partition_polytope(net, box, engine="vertex")
+    assert made and made[-1] is not None  # the fast path ran
+    monkeypatch.setattr(polytope, "_signed_forms", lambda *a: None)
+    dense = regionlab.partition_polytope(net, box, engine="vertex")
+    assert torch.equal(fast.adjacency, dense.adjacency)
+    assert fast.info["certificate"] == dense.info["certificate"]
+
+
+def test_adjacency_certificate_counts_misses_alike_on_both_paths(monkeypatch):
+    # neighbours missing from the table: unmatched where the step stays inside the domain,
+    # to_boundary where it leaves it; the fast path and the dense one count them alike
+    from dataclasses import replace
+
+    from regionlab.regions import polytope
+
+    net = mlp_net([6, 5], torch.Generator().manual_seed(3))
+    cap = {}
+    real = polytope.adjacency_by_crossing
+    monkeypatch.setattr(polytope, "adjacency_by_crossing", lambda *a: cap.setdefault("args", a) and real(*a))
+    regionlab.partition_polytope(net, Box([-1.0] * 3, [1.0] * 3), engine="vertex")
+    net_, _, raw, numerics, points, pre = cap["args"]
+    # a third of the regions get rows no region has (on-level codes, distinct): the
+    # facets leading to them find nothing
+    pat = raw.patterns.clone()
+    fake = torch.arange(0, raw.num_regions, 3)
+    pat[fake] = -1
+    pat[fake, :8] = ((fake.unsqueeze(1) >> torch.arange(8)) & 1).to(pat.dtype)
+    raw = replace(raw, patterns=pat)
+    for box in [Box([-1.0] * 3, [1.0] * 3), Box([-0.3] * 3, [0.3] * 3)]:
+        got = real(net_, box, raw, numerics, points, pre)
+        with monkeypatch.context() as m:
+            m.setattr(polytope, "_signed_forms", lambda *a: None)
+            ref = real(net_, box, raw, numerics, points, pre)
+        assert torch.equal(got[0], ref[0]) and got[1] == ref[1]
+        c = got[1]
+        assert c["to_known"] + c["to_boundary"] + c["unmatched"] == c["facets_checked"]
+        assert c["unmatched"] > 0 and not c["complete"]
+        if box.upper[0] < 1:
+            assert c["to_boundary"] > 0
+
+
+def test_eval_columns_match_eval_forms():
+    # the step across evaluates forms on flat columns: bit-identical to the (n, 1 + k, N)
+    # layout of _eval_forms (torch's fused addcmul either way), for any row length
+    from regionlab.regions.polytope import _eval_columns, _eval_forms
+
+    gen = torch.Generator().manual_seed(5)
+    for N, k in [(48, 3), (15, 4), (7, 6), (1, 2)]:
+        f = torch.randn(400, 1 + k, N, generator=gen, dtype=DT) * torch.randn(400, 1 + k, N, generator=gen, dtype=DT).exp()
+        q = torch.randn(400, k, generator=gen, dtype=DT)
+        ref = _eval_forms(f, q)
+        fi, ui = torch.meshgrid(torch.arange(400), torch.arange(N), indexing="ij")
+        fi, ui = fi.reshape(-1), ui.reshape(-1)
+        got = _eval_columns([f[fi, i, ui].contiguous() for i in range(1 + k)], q[fi].T.contiguous())
+        assert torch.equal(got, ref.reshape(-1))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import signal
 import time
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -426,7 +427,8 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
                      vertex_offsets=vertex_offsets.cpu(), volumes=None, **_affine_maps(out_forms, order, R),
                      info={"engine": "vertex", "layers_done": layers_done, "complete": complete})
     if complete and R:
-        adj, cert = adjacency_by_crossing(net, domain, raw, numerics, _facet_centres(state, r_f, s_f), pre_parts)
+        points = _facet_centres(state, r_f, s_f, facet_unit >= 0)
+        adj, cert = adjacency_by_crossing(net, domain, raw, numerics, points, pre_parts)
         raw = _replace(raw, adjacency=adj)
         raw.info["certificate"] = cert
     return raw
@@ -474,9 +476,27 @@ def _replace(raw: RawRegions, **kw) -> RawRegions:
     return replace(raw, **kw)
 
 
-def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor) -> Tensor:
-    """Mean of each facet's vertices: a point in the facet's relative interior."""
-    # the facets' incidence bits only, and a sum over their (few) vertices
+def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor, sel: Tensor | None = None) -> Tensor:
+    """Mean of each facet's vertices: a point in the facet's relative interior (of the
+    facets ``sel`` only if given, NaN for the others: adjacency crosses network facets)."""
+    if state.V.device.type != "cpu":
+        pts = _facet_centres_torch(state, r_f[sel], s_f[sel]) if sel is not None else _facet_centres_torch(state, r_f, s_f)
+        return pts if sel is None else pts.new_full((sel.shape[0], state.k), float("nan")).index_put_((sel.cpu(),), pts)
+    r, s = r_f.numpy(), s_f.numpy()
+    idx = np.flatnonzero(sel.numpy()) if sel is not None else None
+    if idx is not None:
+        r, s = r[idx], s[idx]
+    pts = _facet_centres_np(state.V.numpy(), state.inc.numpy(), state.H.shape[1], r, s)
+    if idx is not None:
+        out = np.full((r_f.shape[0], state.k), np.nan, pts.dtype)
+        out[idx] = pts
+        pts = out
+    return torch.from_numpy(pts)
+
+
+def _facet_centres_torch(state: PolyState, r_f: Tensor, s_f: Tensor) -> Tensor:
+    """``_facet_centres`` on any device: the facets' incidence bits only, and a sum over
+    their (few) vertices."""
     out = state.V.new_zeros(r_f.shape[0], state.k)
     cnt = torch.zeros(r_f.shape[0], dtype=torch.long, device=r_f.device)
     step = max(1, _INC_BLOCK // max(1, state.V.shape[1]))  # bounded memory for the (nF, Vm) words
@@ -492,6 +512,66 @@ def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor) -> Tensor:
     return (out / cnt.clamp_min(1).unsqueeze(1).to(out.dtype)).cpu()
 
 
+def _facet_centres_np(V: np.ndarray, inc: np.ndarray, Fm: int, r_f: np.ndarray, s_f: np.ndarray) -> np.ndarray:
+    """``_facet_centres`` on CPU arrays: vertices ``V`` ``(R, Vm, k)``, incidence words
+    ``inc`` ``(R, Vm, W)``, facets ``(r_f, s_f)`` sorted (as ``nonzero`` lists them).
+
+    From the vertex side: each vertex's word masked to its region's facets holds a few
+    bits, taken out lowest first in a handful of rounds. The sums run facet by facet over
+    the vertices in slot order from zero (as a serial ``index_add_``): the same values.
+    """
+    R, Vm, W = inc.shape
+    F, k = r_f.shape[0], V.shape[2]
+    # each region's facet slots as words, and the facet number of each (region, slot)
+    key = r_f * W + s_f // WORD
+    start = np.flatnonzero(np.diff(key, prepend=-1)) if F else np.zeros(0, np.int64)
+    mask = np.zeros(R * W, np.int64)
+    mask[key[start]] = np.add.reduceat(np.left_shift(1, s_f % WORD), start) if F else 0  # distinct bits: sum = or
+    fid = np.full(R * Fm, -1, np.int64)
+    fid[r_f * Fm + s_f] = np.arange(F)
+    words = (inc & mask.reshape(R, 1, W)).reshape(-1)
+    nz = np.flatnonzero(words)  # (region, vertex, word) order
+    w = words[nz]
+    cnt = _popcount(w).astype(np.int64)
+    off = np.cumsum(cnt) - cnt
+    key = np.empty(int(cnt.sum()), np.int64)  # region * Fm + slot of each incidence, vertex order
+    base = (nz // (Vm * W)) * Fm + (nz % W) * WORD
+    act = np.arange(nz.shape[0])
+    j = 0
+    while act.shape[0]:
+        low = w & -w
+        key[off[act] + j] = base[act] + _popcount(low - 1)  # the bit's index
+        w = w ^ low
+        keep = w != 0
+        act, w = act[keep], w[keep]
+        j += 1
+    f = fid[key]
+    loc = np.repeat(np.arange(nz.shape[0]), cnt)
+    pts = np.ascontiguousarray(V.reshape(R * Vm, k).take(nz // W, axis=0).T)  # (k, words): compact, cached
+    n = np.bincount(f, minlength=F)
+    if V.dtype == np.float64:  # bincount's weighted sums: float64, serial, in order
+        out = np.stack([np.bincount(f, weights=pts[i].take(loc), minlength=F) for i in range(k)], 1)
+    else:
+        out = np.zeros((F, k), V.dtype)
+        for i in range(k):
+            np.add.at(out[:, i], f, pts[i].take(loc))
+    return out / np.maximum(n, 1).astype(V.dtype)[:, None]
+
+
+def _popcount_swar(x: np.ndarray) -> np.ndarray:
+    """Set bits of each int64 ``x >= 0`` (for numpy without ``bitwise_count``)."""
+    x = x.astype(np.uint64)
+    m1, m2, m4, h01 = (np.uint64(c) for c in (0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F,
+                                              0x0101010101010101))
+    x = x - ((x >> np.uint64(1)) & m1)
+    x = (x & m2) + ((x >> np.uint64(2)) & m2)
+    x = (x + (x >> np.uint64(4))) & m4
+    return ((x * h01) >> np.uint64(56)).astype(np.int64)
+
+
+_popcount = getattr(np, "bitwise_count", _popcount_swar)
+
+
 def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: Numerics, facet_points: Tensor,
                           pre_parts: list[Tensor] | None = None):
     """Neighbours across every network facet, and a completeness certificate.
@@ -503,43 +583,72 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     (a step along the outward normal) for the others: the facet's own unit, and units
     that happen to be degenerate at ``q`` (for those of later layers the step is
     evaluated by a forward pass, since ``A``'s forms do not hold across).
+
+    Parameters
+    ----------
+    net : CPWLNetwork
+        The network.
+    domain : Domain
+        The partitioned domain.
+    raw : RawRegions
+        The regions, with their (distinct) patterns and facets.
+    numerics : Numerics
+        Precision of the evaluation.
+    facet_points : Tensor ``(F, k)``
+        A point in the relative interior of each facet of ``raw``.
+    pre_parts : list of Tensor ``(R, 1 + k, U)``, optional
+        Each nonlinear node's input forms on each region; without them every facet
+        point is evaluated by forward passes.
+
+    Returns
+    -------
+    adjacency : Tensor ``(E, 2)`` long
+        Sorted pairs ``i < j`` of regions that share a network facet.
+    certificate : dict
+        ``facets_checked`` (network facets), ``to_known`` (neighbour found),
+        ``to_boundary`` (the step leaves the domain), ``unmatched`` (no region has the
+        pattern across) and ``complete`` (no facet unmatched).
     """
     R = raw.num_regions
-    counts = raw.facet_offsets[1:] - raw.facet_offsets[:-1]
-    owner = torch.repeat_interleave(torch.arange(R), counts)
-    netf = (raw.facet_unit >= 0).nonzero().squeeze(1)
+    counts = (raw.facet_offsets[1:] - raw.facet_offsets[:-1]).numpy()
+    owner = np.repeat(np.arange(R), counts)
+    fu = raw.facet_unit.numpy()
+    netf = np.flatnonzero(fu >= 0)
     empty = torch.zeros((0, 2), dtype=torch.long)
-    cert = {"facets_checked": int(netf.numel()), "to_known": 0, "to_boundary": 0, "unmatched": 0}
-    if netf.numel() == 0:
+    cert = {"facets_checked": int(netf.size), "to_known": 0, "to_boundary": 0, "unmatched": 0}
+    if netf.size == 0:
         cert["complete"] = True
         return empty, cert
     nb_parts, inside_parts = [], []
     block = 1 << 15  # facets per block: bounded memory for the per-unit values
-    forms = None
-    if pre_parts is not None and len(pre_parts):
-        # one gather and one batched product per block for all layers
-        forms = pre_parts[0] if len(pre_parts) == 1 else torch.cat(pre_parts, 2)
     tables = _unit_tables(net)
-    for f0 in range(0, netf.numel(), block):
+    forms = signed = None
+    if pre_parts is not None and len(pre_parts):
+        signed = _signed_forms(pre_parts, raw.patterns, tables[1])
+        if signed is None:
+            # one gather and one batched product per block for all layers
+            forms = pre_parts[0] if len(pre_parts) == 1 else torch.cat(pre_parts, 2)
+    # one-level codes are -1, 0, 1: a byte each (half the words of int16 to hash and compare)
+    index = _RowIndex(signed.words if signed is not None else _as_words(raw.patterns).numpy())
+    for f0 in range(0, netf.size, block):
         f = netf[f0:f0 + block]
-        nb_b, inside_b = _cross_block(net, domain, raw, numerics, facet_points[f], raw.A[f], owner[f],
-                                      raw.facet_unit[f], forms, tables)
+        q, a = (torch.from_numpy(np.take(t.numpy(), f, axis=0)) for t in (facet_points, raw.A))
+        nb_b, inside_b = _cross_block(net, domain, raw, numerics, q, a, owner[f], fu[f], forms, tables, signed, index)
         nb_parts.append(nb_b)
         inside_parts.append(inside_b)
-    nb, inside = torch.cat(nb_parts), torch.cat(inside_parts)
+    nb, inside = np.concatenate(nb_parts), np.concatenate(inside_parts)
     own = owner[netf]
     found = nb >= 0
     cert["to_known"] = int(found.sum())
     cert["to_boundary"] = int((~found & ~inside).sum())
     cert["unmatched"] = int((~found & inside).sum())
     cert["complete"] = cert["unmatched"] == 0
-    pairs = torch.stack([own[found], nb[found]], 1)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    if pairs.numel() == 0:
+    i, j = own[found], nb[found]
+    key = np.sort((np.minimum(i, j) * R + np.maximum(i, j))[i != j])
+    key = key[np.diff(key, prepend=-1) != 0]  # unique (np.unique is slower here)
+    if key.size == 0:
         return empty, cert
-    pairs = torch.sort(pairs, dim=1).values
-    key = torch.unique(pairs[:, 0] * R + pairs[:, 1])
-    return torch.stack([key // R, key % R], 1), cert
+    return torch.from_numpy(np.stack([key // R, key % R], 1)), cert
 
 
 def _unit_tables(net: CPWLNetwork):
@@ -556,21 +665,182 @@ def _unit_tables(net: CPWLNetwork):
     if layers and all(op.kind == "univariate" for op, _, _ in layers):
         bps = [op.unit_tables(c1 - c0)[0].cpu() for op, c0, c1 in layers]
         K = max(b.shape[1] for b in bps)
-        bp_all = torch.cat([torch.cat([b, b.new_full((b.shape[0], K - b.shape[1]), float("inf"))], 1) for b in bps])
+        bp_all = torch.cat([b if b.shape[1] == K else torch.cat([b, b.new_full((b.shape[0], K - b.shape[1]), float("inf"))], 1)
+                            for b in bps])
     return layers, bp_all
 
 
-def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a: Tensor, own: Tensor, unit: Tensor,
-                 forms: Tensor | None, tables):
-    """The region across each facet of a block (``-1`` if unknown) and whether the step stays inside.
+def _signed_forms(pre_parts: list[Tensor], patterns: Tensor, bp_all: Tensor | None):
+    """``_SignedForms`` where the fast path applies (CPU, every layer univariate with one
+    breakpoint, codes -1, 0, 1), else ``None`` (``_near_dense``)."""
+    if (bp_all is not None and bp_all.shape[1] == 1 and bp_all.dtype == pre_parts[0].dtype
+            and pre_parts[0].device.type == "cpu" and patterns.dtype == torch.int16):
+        codes = patterns.numpy()
+        if -1 <= codes.min() and codes.max() <= 1:
+            return _SignedForms(pre_parts, codes, bp_all[:, 0])
+    return None
 
-    ``forms`` ``(R, 1 + k, num_units)``: every unit's input form on each region (the
-    layers' ``pre_parts`` side by side), or ``None`` for forward passes.
+
+class _SignedForms:
+    """The input forms of one-level units (every layer univariate with one breakpoint)
+    signed by each region's piece, for ``_near_signed`` (CPU).
+
+    ``forms`` ``(R, 1 + k, N)`` (``+ 1`` rows: ``sign * bp`` unless every level is 0):
+    every unit's input form on each region (the layers' ``pre_parts`` side by side)
+    times the sign of the region's piece (``-1`` for piece 0, ``+1`` for piece 1 and
+    on-level codes), numpy, and ``forms_t`` the same as a tensor; ``pos``: the pieces
+    those signs stand for (``codes != 0``), and ``pos_words`` as ``_byte_words``;
+    ``words``: the codes (the patterns) as ``_byte_words``.
+    Negation is exact: the signed forms evaluate to ``sign * z`` bit for bit, and
+    ``sign`` times them are the forms again.
+    """
+
+    def __init__(self, pre_parts: list[Tensor], codes: np.ndarray, bp: Tensor):
+        self.words = _byte_words(codes)  # the patterns (the lookup's table)
+        self.pos = codes != 0
+        pos = torch.from_numpy(self.pos)
+        one = torch.ones((), dtype=pre_parts[0].dtype)
+        sign = torch.where(pos, one, -one)
+        self.zero_levels = not bool((bp != 0).any())
+        # a fresh tensor signed in place: one (R, 1 + k, N) buffer in all
+        forms = torch.cat(pre_parts, 2) if len(pre_parts) > 1 else pre_parts[0].clone()
+        forms.mul_(sign.unsqueeze(1))
+        if not self.zero_levels:
+            forms = torch.cat([forms, (sign * bp.to(sign)).unsqueeze(1)], 1)
+        self.forms_t, self.forms = forms, forms.numpy()
+        self.pos_words = _byte_words(self.pos)
+
+
+def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a: Tensor, own: np.ndarray,
+                 unit: np.ndarray, forms: Tensor | None, tables, signed: _SignedForms | None, index: _RowIndex):
+    """The region across each facet of a block (``-1`` if unknown) and, where unknown,
+    whether the step stays inside (numpy).
+
+    ``own``, ``unit``: each facet's region and unit; ``signed``: the forms of one-level
+    units (``_near_signed``); else ``forms`` ``(R, 1 + k, num_units)``: every unit's input
+    form on each region (the layers' ``pre_parts`` side by side), or ``None`` for forward
+    passes; ``index``: the patterns.
+
+    The neighbours' patterns are built as rows ``query`` of int16 (``_as_words``) or, on
+    the fast path, int8 (``_byte_words``) codes, with the units ``(fi, ui)`` near a level
+    at ``q`` (sorted) set to their pieces just across, ``across``; the fixes below touch
+    those only.
     """
     dt = numerics.dtype
-    q = q.to(dt)
-    a = a.to(dt)
-    q_out = q + (1e-7 * (1.0 + q.abs().amax(1, keepdim=True))) * a  # a points out of the owner
+    qn, an = q.to(dt).numpy(), a.to(dt).numpy()
+    q = torch.from_numpy(qn)
+    # a points out of the owner (numpy: the same operations as torch's, a fraction of the time)
+    qa = np.abs(qn)
+    m = qa[:, :1].copy()
+    for i in range(1, qn.shape[1]):
+        np.maximum(m, qa[:, i:i + 1], out=m)
+    q_out = torch.from_numpy(qn + (1e-7 * (1.0 + m)) * an)
+    layers, bp_all = tables
+    Fn, N = q.shape[0], raw.patterns.shape[1]
+    if signed is not None:
+        fi, ui, across, query = _near_signed(q, q_out, own, signed, bp_all[:, 0])
+    else:
+        near, across_all = _near_dense(net, domain, q, q_out, torch.from_numpy(own), forms, tables)
+        fi, ui = (t.numpy() for t in near.nonzero(as_tuple=True))
+        across_all = across_all.numpy()
+        across = across_all[fi, ui]
+        query = np.zeros((Fn, -(-N // 4) * 4), np.int16)
+        query[:, :N] = across_all
+    layer_of = np.repeat(np.arange(len(layers)), net.layer_widths())
+    # A's forms hold across the facet up to the first layer with a unit that switches
+    # there (the facet's own unit, or others on the same surface); units identically on
+    # a level in A keep that code across when their inputs do not change
+    L = len(layers)
+    # units are in layer order: the first near unit (of a facet's sorted ones) is in the
+    # first near layer
+    first_near = np.full(Fn, L)
+    start = np.flatnonzero(np.diff(fi, prepend=-1))
+    first_near[fi[start]] = layer_of[ui[start]]
+    first_near = np.minimum(first_near, layer_of[unit])
+    same_inputs = layer_of[ui] <= first_near[fi]
+    own_codes = raw.patterns.numpy().reshape(-1)[own[fi] * N + ui]
+    across = np.where(same_inputs & (own_codes < 0), own_codes, across)
+    if forms is not None or signed is not None:
+        # near units of layers after the facet's own: A's forms do not hold across
+        later = np.flatnonzero(~same_inputs)
+        if later.size:
+            redo, row = np.unique(fi[later], return_inverse=True)  # sorted rows
+            X = domain.to_input(q_out[torch.from_numpy(redo)]).to(device=net.device, dtype=dt)
+            with torch.no_grad():
+                exact = net.patterns(X).cpu().numpy()
+            across[later] = exact[row, ui[later]]
+    query.reshape(-1)[fi * query.shape[1] + ui] = across  # flat indices: faster than pairs
+    nb = index.find(query.view(np.int64))
+    # whether the step stays inside matters where no neighbour was found only (the same
+    # batch as ever: the domain's test may be a matrix product)
+    inside = domain.contains(q_out, tol=0.0).numpy() if (nb < 0).any() else np.zeros(Fn, np.bool_)
+    return nb, inside
+
+
+def _near_signed(q: Tensor, q_out: Tensor, own: np.ndarray, signed: _SignedForms, bp: Tensor):
+    """Near units ``(fi, ui)`` (sorted), their pieces across and the query rows
+    (``_cross_block``) for one-level units (CPU).
+
+    With ``s`` the sign of ``A``'s piece of a unit and ``d = s (z - bp)`` at ``q`` (exact:
+    the signed forms), the piece at ``q`` is ``A``'s own where ``d > thr`` (the unit is
+    off its level, on ``A``'s side): those entries are ``A``'s pattern row as it is (with
+    ``1`` for on-level codes: ``z > bp``). The few others (``d <= thr``: near the level,
+    or on the far side of it) are tested one by one: near (``|z - bp| <= 1e-7 (1 + |z|)``,
+    which implies ``|z - bp| <= thr = 2e-7 (1 + |bp|)``), or the piece ``z > bp``.
+    """
+    thr = 2e-7 * (1.0 + np.abs(bp.numpy()))
+    parts = list(_flag_chunks(signed.forms_t, torch.from_numpy(own), q, thr, signed.zero_levels))
+    flat, z, d = (np.concatenate(t) for t in zip(*parts, strict=True))
+    N = signed.forms.shape[2]
+    fi, ui = flat // N, flat % N
+    near = np.abs(d) <= 1e-7 * (1.0 + np.abs(z))  # |d| = |z - bp|, |z| = |s z|
+    q8 = np.take(signed.pos_words, own, axis=0).view(np.int8)  # faster than fancy rows
+    pos = signed.pos.reshape(-1)
+    far = ~near
+    f_, u_ = fi[far], ui[far]
+    q8.reshape(-1)[f_ * q8.shape[1] + u_] = np.where(pos[own[f_] * N + u_], d[far] > 0, d[far] < 0)  # z > bp
+    fi, ui = fi[near], ui[near]
+    # the step across: the signed forms at the step point give sign * z there, exactly
+    sf = signed.forms
+    r = own[fi]
+    at = r * (sf.shape[1] * N) + ui  # flat index of each entry's constant term
+    f = [torch.from_numpy(sf.reshape(-1).take(at + i * N)) for i in range(q.shape[1] + 1)]
+    zo = _eval_columns(f, torch.from_numpy(np.take(q_out.numpy(), fi, axis=0).T.copy())).numpy()
+    zo = np.where(pos[r * N + ui], zo, -zo)
+    across = (bp.numpy()[ui] < zo).astype(np.int16)
+    return fi, ui, across, q8
+
+
+def _flag_chunks(sf: Tensor, own: Tensor, q: Tensor, thr: np.ndarray, zero_levels: bool):
+    """``(row * N + unit, z, d)`` (numpy) of the entries with ``d <= thr`` of the signed
+    values at ``q`` (see ``_near_signed``), a cache-sized chunk of facets at a time (CPU).
+
+    The chunks reuse their buffers: fresh ones of this size come from the system zeroed
+    (page faults) at every allocation, which costs more than the arithmetic.
+    """
+    k, Fn, N = q.shape[1], own.shape[0], sf.shape[2]
+    flat = sf.reshape(sf.shape[0], -1)
+    step = min(_EVAL_CHUNK, max(1, Fn))
+    gbuf = flat.new_empty((step, flat.shape[1]))
+    zbuf = flat.new_empty((step, N))
+    dbuf = zbuf if zero_levels else torch.empty_like(zbuf)
+    flag = np.empty((step, N), np.bool_)
+    for c0 in range(0, Fn, step):
+        n = min(step, Fn - c0)
+        g = torch.index_select(flat, 0, own[c0:c0 + n], out=gbuf[:n]).view(n, *sf.shape[1:])
+        z = _eval_forms(g, q[c0:c0 + n], out=zbuf[:n])  # reads rows 0..k only (torch: its fused addcmul)
+        d = z if zero_levels else torch.sub(z, g[:, 1 + k], out=dbuf[:n])
+        # numpy's test and nonzero: a fraction of torch's time at this size
+        z, d = z.numpy(), d.numpy()
+        idx = np.flatnonzero(np.less_equal(d, thr, out=flag[:n]))
+        zc = z.reshape(-1)[idx]
+        yield idx + c0 * N, zc, zc if zero_levels else d.reshape(-1)[idx]
+
+
+def _near_dense(net, domain, q: Tensor, q_out: Tensor, own: Tensor, forms: Tensor | None, tables):
+    """Near units ``(Fn, N)`` bool and the pieces at ``q`` (stepped across where near),
+    every entry evaluated (``_cross_block``'s general path)."""
+    dt = q.dtype
     if forms is None:
         X = domain.to_input(torch.cat([q, q_out])).to(device=net.device, dtype=dt)
         with torch.no_grad():
@@ -578,106 +848,118 @@ def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a:
         zq_all, zo_all = pre[: q.shape[0]], pre[q.shape[0]:]
     else:
         own_d = own.to(forms.device)
-    layers, bp_all = tables
-    if forms is not None and not (bp_all is not None and bp_all.shape[1] == 1 and forms.device.type == "cpu"):
         zq_all = _eval_owned(forms, own_d, q.to(forms.device)).cpu()
+    layers, bp_all = tables
     if bp_all is not None and forms is not None:
         # all layers univariate: one pass over all units (exact: +inf pads never count),
         # and the step across evaluated only where a unit is near a level
-        if bp_all.shape[1] == 1:
-            bp = bp_all[:, 0]
-            thr = 2e-7 * (1.0 + bp.abs())
-            if forms.device.type == "cpu":
-                # the values and their tests a cache-sized chunk at a time
-                parts = [_near_1bp(z, bp, thr, c0) for c0, z in _eval_owned_chunks(forms, own_d, q)]
-                fi, ui, across = (torch.cat(t) for t in zip(*parts, strict=True))
-            else:
-                fi, ui, across = _near_1bp(zq_all, bp, thr, 0)
-            near = torch.zeros_like(across, dtype=torch.bool)
-            near[fi, ui] = True
-        else:
-            near = (zq_all.unsqueeze(-1) - bp_all).abs().amin(-1) <= 1e-7 * (1.0 + zq_all.abs())
-            across = _piece(bp_all, zq_all)
-            fi, ui = near.nonzero(as_tuple=True)
+        near = (zq_all.unsqueeze(-1) - bp_all).abs().amin(-1) <= 1e-7 * (1.0 + zq_all.abs())
+        across = _piece(bp_all, zq_all)
+        fi, ui = near.nonzero(as_tuple=True)
         fd, ud = fi.to(forms.device), ui.to(forms.device)
         zo = _eval_forms(forms[own_d[fd], :, ud].unsqueeze(-1), q_out.to(forms.device)[fd]).squeeze(1).cpu()
         across[fi, ui] = (bp_all[ui] < zo.unsqueeze(1)).sum(1).to(torch.int16)
-    else:
-        if forms is not None:
-            zo_all = _eval_owned(forms, own_d, q_out.to(forms.device)).cpu()
-        codes_q, codes_o, near = [], [], []
-        for op, u0, u1 in layers:
-            zq, zo = zq_all[:, u0:u1], zo_all[:, u0:u1]
-            if op.kind == "univariate":
-                bp = op.unit_tables(zq.shape[1])[0].cpu()
-                near.append((zq.unsqueeze(-1) - bp.unsqueeze(0)).abs().amin(-1) <= 1e-7 * (1.0 + zq.abs()))
-                codes_q.append(_piece(bp, zq))
-                codes_o.append(_piece(bp, zo))
-            else:
-                opc = op.to(torch.device("cpu")) if hasattr(op, "to") else op
-                gq, go = opc.gather(zq), opc.gather(zo)
-                top2 = gq.topk(min(2, gq.shape[-1]), dim=-1).values
-                gap = top2[..., 0] - top2[..., -1] if gq.shape[-1] > 1 else torch.full_like(top2[..., 0], float("inf"))
-                near.append(gap <= 1e-7 * (1.0 + top2[..., 0].abs()))
-                codes_q.append(_argmax(gq))
-                codes_o.append(_argmax(go))
-        near = torch.cat(near, 1)
-        across = torch.where(near, torch.cat(codes_o, 1), torch.cat(codes_q, 1))
-        fi, ui = near.nonzero(as_tuple=True)
-    layer_of = torch.repeat_interleave(torch.arange(len(layers)), torch.tensor(net.layer_widths()))
-    # A's forms hold across the facet up to the first layer with a unit that switches
-    # there (the facet's own unit, or others on the same surface); units identically on
-    # a level in A keep that code across when their inputs do not change
-    L = len(layers)
-    # units are in layer order: the first near unit is in the first near layer
-    N = near.shape[1]
-    first_unit = torch.full((near.shape[0],), N, dtype=torch.long).scatter_reduce_(0, fi, ui, "amin")
-    first_near = torch.where(first_unit < N, layer_of[first_unit.clamp_max(max(N - 1, 0))], L)
-    first_near = torch.minimum(first_near, layer_of[unit])
-    same_inputs = layer_of.unsqueeze(0) <= first_near.unsqueeze(1)
-    own_codes = raw.patterns[own]
-    across = torch.where(near & same_inputs & (own_codes < 0), own_codes.to(across.dtype), across)
+        return near, across
     if forms is not None:
-        # near units of layers after the facet's own: A's forms do not hold across
-        later = near & ~same_inputs
-        redo = later.any(1).nonzero().squeeze(1)
-        if redo.numel():
-            X = domain.to_input(q_out[redo]).to(device=net.device, dtype=dt)
-            with torch.no_grad():
-                exact = net.patterns(X).cpu()
-            across[redo] = torch.where(later[redo], exact, across[redo])
-    inside = domain.contains(q_out, tol=0.0)
-    nb = lookup_patterns(raw.patterns, across.to(raw.patterns.dtype))
-    return nb, inside
+        zo_all = _eval_owned(forms, own_d, q_out.to(forms.device)).cpu()
+    codes_q, codes_o, near = [], [], []
+    for op, u0, u1 in layers:
+        zq, zo = zq_all[:, u0:u1], zo_all[:, u0:u1]
+        if op.kind == "univariate":
+            bp = op.unit_tables(zq.shape[1])[0].cpu()
+            near.append((zq.unsqueeze(-1) - bp.unsqueeze(0)).abs().amin(-1) <= 1e-7 * (1.0 + zq.abs()))
+            codes_q.append(_piece(bp, zq))
+            codes_o.append(_piece(bp, zo))
+        else:
+            opc = op.to(torch.device("cpu")) if hasattr(op, "to") else op
+            gq, go = opc.gather(zq), opc.gather(zo)
+            top2 = gq.topk(min(2, gq.shape[-1]), dim=-1).values
+            gap = top2[..., 0] - top2[..., -1] if gq.shape[-1] > 1 else torch.full_like(top2[..., 0], float("inf"))
+            near.append(gap <= 1e-7 * (1.0 + top2[..., 0].abs()))
+            codes_q.append(_argmax(gq))
+            codes_o.append(_argmax(go))
+    near = torch.cat(near, 1)
+    return near, torch.where(near, torch.cat(codes_o, 1), torch.cat(codes_q, 1))
+
+
+class _RowIndex:
+    """Row lookup in a table of distinct rows given as int64 words ``(R, W)`` (their
+    ``_as_words`` or ``_byte_words``; the queries in the same form).
+
+    Rows are hashed to one int64 each (a random linear form of their words) and put in
+    buckets by the hash's top bits (at least four times as many buckets as rows); a query is
+    checked against the rows of its bucket entry by entry, so a hash collision can only
+    cost another comparison, never a wrong answer.
+    """
+
+    def __init__(self, words: np.ndarray):
+        self.words = words
+        R = self.words.shape[0]
+        gen = torch.Generator().manual_seed(12345)
+        self.w = torch.randint(-(1 << 62), 1 << 62, (self.words.shape[1],), generator=gen, dtype=torch.long).numpy()
+        self.hash = self._hash(self.words)
+        self.shift = np.uint64(64 - max(1, (4 * R - 1).bit_length()))
+        slot = self._slot(self.hash)
+        self.order = np.argsort(slot, kind="stable")
+        self.count = np.bincount(slot, minlength=1 << (64 - int(self.shift)))
+        self.first = np.cumsum(self.count) - self.count
+
+    def _hash(self, words: np.ndarray) -> np.ndarray:
+        return words @ self.w  # int64, wrapping
+
+    def _slot(self, h: np.ndarray) -> np.ndarray:
+        return (h.view(np.uint64) >> self.shift).astype(np.int64)
+
+    def find(self, queries: np.ndarray) -> np.ndarray:
+        """Row of each query (int64 words ``(n, W)``), ``-1`` if absent."""
+        hq = self._hash(queries)
+        slot = self._slot(hq)
+        count, first = self.count[slot], self.first[slot]
+        cand = np.full(queries.shape[0], -1, np.int64)
+        todo = np.flatnonzero(count)
+        j = 0
+        while todo.size:  # the first row of each query's bucket with its hash (rarely not the first row)
+            c = self.order[first[todo] + j]
+            hit = self.hash[c] == hq[todo]
+            cand[todo[hit]] = c[hit]
+            j += 1
+            todo = todo[~hit & (count[todo] > j)]
+        found = np.flatnonzero(cand >= 0)
+        rows, qf = np.take(self.words, cand[found], axis=0), np.take(queries, found, axis=0)
+        same = np.ones(found.size, np.bool_)
+        for i in range(rows.shape[1]):  # a column at a time: numpy's all(1) is slow on short rows
+            same &= rows[:, i] == qf[:, i]
+        out = np.full(queries.shape[0], -1, np.int64)
+        out[found[same]] = cand[found[same]]
+        for m in found[~same].tolist():  # a hash collision: the other rows of the bucket
+            rows = self.order[first[m]:first[m] + count[m]]
+            eq = np.flatnonzero((self.words[rows] == queries[m]).all(1))
+            if eq.size:
+                out[m] = rows[eq[0]]
+        return out
 
 
 def lookup_patterns(table: Tensor, queries: Tensor) -> Tensor:
     """Row index of each query pattern in ``table`` (rows distinct), ``-1`` if absent.
 
-    Rows are hashed to one int64 each, matched by sorting, and the matches verified
-    entry by entry, so a hash collision can only cost a miss-and-retry, never a wrong
-    answer.
+    Parameters
+    ----------
+    table : Tensor ``(R, N)``
+        Distinct integer rows (patterns).
+    queries : Tensor ``(n, N)``
+        Rows to find.
+
+    Returns
+    -------
+    Tensor ``(n,)`` long
+
+    Notes
+    -----
+    Rows are hashed to one int64 each, matched by buckets of hashes, and the matches
+    verified entry by entry, so a hash collision can only cost another comparison, never
+    a wrong answer.
     """
-    # int16 rows as int64 words (zero-padded): a quarter of the entries to hash and compare
-    table, queries = _as_words(table), _as_words(queries)
-    N = table.shape[1]
-    gen = torch.Generator().manual_seed(12345)
-    w = torch.randint(-(1 << 62), 1 << 62, (N,), generator=gen, dtype=torch.long)
-    ht = (table * w).sum(1)
-    hq = (queries * w).sum(1)
-    order = torch.argsort(ht)
-    hs = ht[order]
-    pos = torch.searchsorted(hs, hq).clamp_max(max(hs.numel() - 1, 0))
-    cand = order[pos] if hs.numel() else torch.full_like(hq, -1)
-    ok = (hs[pos] == hq) & (table[cand] == queries).all(1) if hs.numel() else torch.zeros_like(hq, dtype=torch.bool)
-    out = torch.where(ok, cand, torch.full_like(cand, -1))
-    miss = (~ok & (hs[pos] == hq)).nonzero().squeeze(1) if hs.numel() else ok.nonzero().squeeze(1)
-    for m in miss.tolist():  # a colliding hash: compare against every row with that hash
-        rows = order[hs == hq[m]]
-        eq = (table[rows] == queries[m]).all(1)
-        if bool(eq.any()):
-            out[m] = rows[eq.nonzero()[0, 0]]
-    return out
+    return torch.from_numpy(_RowIndex(_as_words(table).numpy()).find(_as_words(queries).numpy()))
 
 
 def _as_words(p: Tensor) -> Tensor:
@@ -690,7 +972,16 @@ def _as_words(p: Tensor) -> Tensor:
     return p.contiguous().view(torch.int64)
 
 
-_EVAL_CHUNK = 2048  # facets per chunk of _eval_owned (the gathered forms stay in cache)
+def _byte_words(codes: np.ndarray) -> np.ndarray:
+    """Rows of codes that fit a byte (``-1, 0, 1``, or bools) ``(n, N)`` as int64 words
+    ``(n, ceil(N / 8))``, one byte a code (zero-padded): equal rows iff equal words."""
+    n, N = codes.shape
+    out = np.zeros((n, -(-N // 8) * 8), np.int8)
+    out[:, :N] = codes
+    return out.view(np.int64)
+
+
+_EVAL_CHUNK = 1024  # facets per chunk of _eval_owned and _flag_chunks (the gathered forms stay in cache)
 
 
 def _eval_owned_chunks(forms: Tensor, own: Tensor, q: Tensor):
@@ -707,27 +998,24 @@ def _eval_owned(forms: Tensor, own: Tensor, q: Tensor) -> Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
-def _near_1bp(zq: Tensor, bp: Tensor, thr: Tensor, row0: int):
-    """Units near their one level ``bp`` at values ``zq`` ``(n, N)``, as rows (offset by
-    ``row0``) and units, and the pieces ``(zq > bp)`` (int16).
-
-    near: ``|z - bp| <= 1e-7 (1 + |z|)``, which implies ``|z - bp| <= thr = 2e-7 (1 + |bp|)``:
-    a cheap superset first, the exact test on its few members.
-    """
-    dist = torch.sub(zq, bp).abs_()
-    fi, ui = (dist <= thr).nonzero(as_tuple=True)
-    zc = zq[fi, ui]
-    exact = dist[fi, ui] <= 1e-7 * (1.0 + zc.abs())
-    return fi[exact] + row0, ui[exact], (zq > bp).to(torch.int16)
-
-
-def _eval_forms(f: Tensor, q: Tensor) -> Tensor:
+def _eval_forms(f: Tensor, q: Tensor, out: Tensor | None = None) -> Tensor:
     """Values ``f[:, 0] + q . f[:, 1:]`` ``(Fn, N)`` of forms ``f`` ``(Fn, 1 + k, N)`` at points
-    ``q`` ``(Fn, k)`` (elementwise: far faster than a batch of Fn tiny matrix products)."""
-    z = f[:, 1] * q[:, 0:1]
+    ``q`` ``(Fn, k)`` (elementwise: far faster than a batch of Fn tiny matrix products),
+    into ``out`` if given."""
+    z = torch.mul(f[:, 1], q[:, 0:1], out=out)
     for i in range(1, q.shape[1]):
         z.addcmul_(f[:, 1 + i], q[:, i:i + 1])
     return z.add_(f[:, 0])
+
+
+def _eval_columns(f: list[Tensor], q: Tensor) -> Tensor:
+    """``_eval_forms`` on flat columns: ``f[0] + sum_i q[i] f[1 + i]`` ``(n,)`` for forms
+    ``f`` (``1 + k`` columns ``(n,)``) at points ``q`` ``(k, n)``; the same elementwise
+    operations (torch's fused ``addcmul``), so the same values."""
+    z = f[1] * q[0]
+    for i in range(1, q.shape[0]):
+        z.addcmul_(f[1 + i], q[i])
+    return z.add_(f[0])
 
 
 def _piece(bp: Tensor, z: Tensor) -> Tensor:
