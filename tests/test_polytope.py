@@ -39,6 +39,7 @@ def check(net, domain, engine="vertex"):
     part = regionlab.partition_polytope(net, domain, engine=engine)
     got = sorted(tuple(int(c) for c in p) for p in part.patterns)
     assert got == oracle(net, domain)
+    assert regionlab.count_regions(net, domain, engine=engine) == part.num_regions
     check_invariants(part, net, domain)
     return part
 
@@ -193,14 +194,15 @@ def test_limits_partial_results_and_errors():
         regionlab.partition_polytope(net, BOX3, max_regions=3)
     partial = exc.value.partial
     assert partial is not None and not partial.complete and partial.num_regions >= 1
-    with pytest.raises(InvalidParameterError):
-        regionlab.partition_polytope(net, BOX3, engine="magic")
-    with pytest.raises(InvalidParameterError):
-        regionlab.partition_polytope(net, BOX3, max_regions=0)
-    with pytest.raises(DomainError):
-        regionlab.partition_polytope(net, (-1, 1))
-    with pytest.raises(ShapeError):
-        regionlab.partition_polytope(net, Box([-1.0] * 4, [1.0] * 4))
+    for fn in (regionlab.partition_polytope, regionlab.count_regions):
+        with pytest.raises(InvalidParameterError):
+            fn(net, BOX3, engine="magic")
+        with pytest.raises(InvalidParameterError):
+            fn(net, BOX3, max_regions=0)
+        with pytest.raises(DomainError):
+            fn(net, (-1, 1))
+        with pytest.raises(ShapeError):
+            fn(net, Box([-1.0] * 4, [1.0] * 4))
 
 
 def test_pickle_and_networkx():

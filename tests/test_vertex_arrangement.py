@@ -37,8 +37,8 @@ def _same_partition(a, b):
     assert torch.allclose(a.inradii, b.inradii, atol=1e-12, rtol=0)
     for i in range(a.num_regions):
         fa, fb = a.facets(i), b.facets(i)
-        ka = sorted(zip(fa[2].tolist(), fa[0].round(decimals=9).tolist(), fa[1].round(decimals=9).tolist()))
-        kb = sorted(zip(fb[2].tolist(), fb[0].round(decimals=9).tolist(), fb[1].round(decimals=9).tolist()))
+        ka = sorted(zip(fa[2].tolist(), fa[0].round(decimals=9).tolist(), fa[1].round(decimals=9).tolist(), strict=True))
+        kb = sorted(zip(fb[2].tolist(), fb[0].round(decimals=9).tolist(), fb[1].round(decimals=9).tolist(), strict=True))
         assert ka == kb
         va, vb = a.vertices(i), b.vertices(i)
         assert sorted(va.round(decimals=9).tolist()) == sorted(vb.round(decimals=9).tolist())

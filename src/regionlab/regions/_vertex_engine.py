@@ -783,7 +783,7 @@ def _arrangement_cells(state: PolyState, g_line: Tensor, c_line: Tensor, h_line:
     from math import comb
 
     k, atol = state.k, state.atol
-    dev, dt = state.V.device, state.V.dtype
+    dev = state.V.device
     nf0 = int(state.nf[0])
     keep_rows = (state.fu[0, :nf0] >= -1).nonzero().squeeze(1)
     Hp, fu_p = state.H[0, keep_rows], state.fu[0, keep_rows]  # a . p <= b, |a| = 1

@@ -182,16 +182,13 @@ def count_regions(model, domain, *, engine: str = "auto", numerics: Numerics | N
         A convex domain (see :func:`partition_polytope`).
     engine : {"auto", "vertex", "lp"}
         As :func:`partition_polytope`.
-    numerics : Numerics, optional
-        Precision and tolerances (float64 by default).
+    numerics, time_limit, progress
+        As :func:`partition_polytope`.
     max_regions : int, optional
         Stop with :class:`~regionlab.errors.RegionLimitExceeded` once more regions than
-        this are found; its ``.partial`` is a lower bound on the count (the count by the
-        layers finished, or the regions found so far by the LP engine).
-    time_limit : float, optional
-        Seconds; stop the same way when exceeded.
-    progress : bool
-        Show a progress bar.
+        this are found (or after ``time_limit``); its ``.partial`` is a lower bound on the
+        count (the count by the layers finished, or the regions found so far by the LP
+        engine).
 
     Returns
     -------
@@ -207,15 +204,13 @@ def count_regions(model, domain, *, engine: str = "auto", numerics: Numerics | N
 
     Examples
     --------
-    One layer of 4 generic planes through the centre of a 3-D box makes 14 regions:
+    ``|x|`` on each coordinate of a 3-D box: the eight octants.
 
-    >>> import torch, regionlab
+    >>> import regionlab
     >>> from regionlab.domains import Box
-    >>> from regionlab.ir import CPWLNetwork, Dense, PiecewiseLinear
-    >>> W = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=torch.float64)
-    >>> net = CPWLNetwork.sequential((3,), [Dense(W, torch.zeros(4, dtype=torch.float64)), PiecewiseLinear.relu()])
-    >>> regionlab.count_regions(net, Box([-1, -1, -1], [1, 1, 1]))
-    14
+    >>> from regionlab.ir import CPWLNetwork, PiecewiseLinear
+    >>> regionlab.count_regions(CPWLNetwork.sequential((3,), [PiecewiseLinear.abs()]), Box([-1, -1, -1], [1, 1, 1]))
+    8
     """
     net, domain, engine, numerics = _checked(model, domain, engine, numerics, max_regions, time_limit)
     with intra_op_threads(1 if net.device.type == "cpu" else None):
