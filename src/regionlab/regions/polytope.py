@@ -475,8 +475,11 @@ def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor, sel: Tensor | Non
     """Mean of each facet's vertices: a point in the facet's relative interior (of the
     facets ``sel`` only if given, NaN for the others: adjacency crosses network facets)."""
     if state.V.device.type != "cpu":
-        pts = _facet_centres_torch(state, r_f[sel], s_f[sel]) if sel is not None else _facet_centres_torch(state, r_f, s_f)
-        return pts if sel is None else pts.new_full((sel.shape[0], state.k), float("nan")).index_put_((sel.cpu(),), pts)
+        if sel is None:
+            return _facet_centres_torch(state, r_f, s_f)
+        out = torch.full((r_f.shape[0], state.k), float("nan"), dtype=state.V.dtype)
+        out[sel.cpu()] = _facet_centres_torch(state, r_f[sel], s_f[sel])
+        return out
     r, s = r_f.numpy(), s_f.numpy()
     idx = np.flatnonzero(sel.numpy()) if sel is not None else None
     if idx is not None:
@@ -590,7 +593,8 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     numerics : Numerics
         Precision of the evaluation.
     facet_points : Tensor ``(F, k)``
-        A point in the relative interior of each facet of ``raw``.
+        A point in the relative interior of each facet of ``raw`` (read for the network
+        facets only).
     pre_parts : list of Tensor ``(R, 1 + k, U)``, optional
         Each nonlinear node's input forms on each region; without them every facet
         point is evaluated by forward passes.
