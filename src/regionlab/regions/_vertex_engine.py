@@ -14,7 +14,8 @@ Hyperplanes with fewer than ``k`` vertices are not facets and are dropped.
 
 Univariate nodes are refined as in the 2-D engine (each fragment walks through its
 region's crossing level sets, a window at a time, and is cut by the first one that cuts
-it). A max node's unit is resolved by one cell per candidate argument, clipped by the
+it). A node refining one polytope (the first layer) divides it into the cells of its
+lines at once when their arrangement is simple (``_arrangement_cells``). A max node's unit is resolved by one cell per candidate argument, clipped by the
 half-spaces where that argument wins; empty and flat cells are dropped.
 
 On CPU the cuts of polytopes with few vertex slots and one incidence word, and the
