@@ -517,7 +517,7 @@ def test_facet_centres_numpy_match_torch(W, dtype):
     # the vertex-side numpy sums add each facet's vertices in the order of the serial
     # index_add_: bit-identical centres
     from regionlab.regions._vertex_engine import PolyState, pack
-    from regionlab.regions.polytope import _facet_centres, _facet_centres_torch, _popcount_swar
+    from regionlab.regions.polytope import _facet_centres, _facet_centres_torch, _popcount_torch
 
     gen = torch.Generator().manual_seed(W)
     R, Vm, k = 30, 20, 3
@@ -538,7 +538,7 @@ def test_facet_centres_numpy_match_torch(W, dtype):
     part = _facet_centres(state, r_f, s_f, sel)
     assert torch.equal(part[sel], ref[sel]) and bool(part[~sel].isnan().all())
     x = inc.reshape(-1).numpy()
-    assert np.array_equal(_popcount_swar(x), [bin(int(v)).count("1") for v in x])
+    assert np.array_equal(_popcount_torch(x), [bin(int(v)).count("1") for v in x])
 
 
 def test_row_index_finds_rows_despite_colliding_hashes():

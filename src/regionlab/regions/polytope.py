@@ -27,6 +27,7 @@ from ._vertex_engine import (
     PolyState,
     incidence_counts,
     pack,
+    popcount,
     refine_max,
     refine_univariate,
     unpack,
@@ -556,18 +557,13 @@ def _facet_centres_np(V: np.ndarray, inc: np.ndarray, Fm: int, r_f: np.ndarray, 
     return out / np.maximum(n, 1).astype(V.dtype)[:, None]
 
 
-def _popcount_swar(x: np.ndarray) -> np.ndarray:
-    """Set bits of each int64 ``x >= 0`` (for numpy without ``bitwise_count``)."""
-    x = x.astype(np.uint64)
-    m1, m2, m4, h01 = (np.uint64(c) for c in (0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F,
-                                              0x0101010101010101))
-    x = x - ((x >> np.uint64(1)) & m1)
-    x = (x & m2) + ((x >> np.uint64(2)) & m2)
-    x = (x + (x >> np.uint64(4))) & m4
-    return ((x * h01) >> np.uint64(56)).astype(np.int64)
+def _popcount_torch(x: np.ndarray) -> np.ndarray:
+    """Set bits of each int64 (bits 0..61), by the vertex engine's ``popcount`` (for numpy
+    without ``bitwise_count``)."""
+    return popcount(torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))).numpy()
 
 
-_popcount = getattr(np, "bitwise_count", _popcount_swar)
+_popcount = getattr(np, "bitwise_count", _popcount_torch)
 
 
 def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: Numerics, facet_points: Tensor,
