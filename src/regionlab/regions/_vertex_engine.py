@@ -27,6 +27,7 @@ give bit-identical partitions (tested).
 from __future__ import annotations
 
 import sys
+from math import comb
 
 import numpy as np
 import torch
@@ -651,10 +652,7 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     crossing = torch.zeros((R, U, K), dtype=torch.bool, device=dev)
     zero_levels = bool((bp == 0).all())  # ReLU-like: v = lin and tol = mag * atol + atol exactly
     atol = state.atol
-    # The per-vertex tests are v > tol_v and v < -tol_v, tol_v = atol (1 + |V_v|.|g| + |c - t|).
-    # Every tol_v lies in [atol, bound], bound = atol (1 + max|V|.|g| + |c| + |t|) (with
-    # slack for rounding), so the extreme values decide all but the (region, unit) pairs
-    # with an extreme value in (atol, bound]: those, rare, get the per-vertex test.
+    # each (region, unit, level) decided from its extreme vertex values (_sure_sides)
     vmax = z.new_empty((R, U))
     vmin = z.new_empty((R, U))
     big = z.new_empty((R, U))
@@ -671,13 +669,10 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
         vmax[idx], vmin[idx] = lin.amax(1), lin.amin(1)
         zabs = zb.abs()
         big[idx] = torch.baddbmm(zabs[:, 0:1, :], Vb.abs().amax(1, keepdim=True), zabs[:, 1:, :]).squeeze(1)
-    slack = atol * (1.0 + 1e-6)
     for j in range(K):
         t = bp[:, j]
         hi, lo = (vmax, vmin) if zero_levels else (vmax - t, vmin - t)
-        bound = (big + t.abs()).mul_(slack).add_(slack)
-        p, q = hi > bound, lo < -bound
-        unsure = ((hi > atol) & ~p) | ((lo < -atol) & ~q)
+        p, q, unsure = _sure_sides(hi, lo, big + t.abs(), atol)
         if bool(unsure.any()):
             r_u, u_u = unsure.nonzero(as_tuple=True)
             Vu, zu = state.V[r_u], z[r_u, :, u_u]  # (m, Vm, k), (m, 1 + k)
@@ -781,8 +776,6 @@ def _arrangement_cells(state: PolyState, g_line: Tensor, c_line: Tensor, h_line:
     Returns ``sigma`` ``(C, L)``: whether each cell lies on the side ``g . p + c > 0`` of
     each line, the cells being the new polytopes of ``state``.
     """
-    from math import comb
-
     k, atol = state.k, state.atol
     dev = state.V.device
     nf0 = int(state.nf[0])
@@ -824,8 +817,6 @@ def _arrangement_cells(state: PolyState, g_line: Tensor, c_line: Tensor, h_line:
     key = (tight.long() * bits).sum(1)
     key_u, first = _unique_first(key)
     pts, key, on_line, lv, ltol = pts[first], key_u, on_line[first], lv[first], ltol[first]
-    if bool((~on_line & (lv.abs() <= ltol)).any()):
-        return None
     # sign vectors: the lines a point is strictly above, completed over the lines it is on
     lbits = bits[:m]
     above = ((lv > ltol).long() * lbits).sum(1)
@@ -928,23 +919,16 @@ def _walk_np(state: PolyState, g_line, c_line, g_abs, c_abs, unit_line, h_line) 
 
 
 def _crossing(state: PolyState, act: Tensor, g_line, c_line, g_abs, c_abs, li: Tensor) -> Tensor:
-    """Whether line ``li[a, w]`` has vertices of polytope ``act[a]`` strictly on both sides.
-
-    The per-vertex test is ``v > tol_v`` (resp. ``v < -tol_v``), ``tol_v = atol (1 + |g| . |p_v|
-    + |c|)``. Every ``tol_v`` lies in ``[atol, bound]``, ``bound = atol (1 + |g| . max_v |p_v| +
-    |c|)`` (with slack for rounding), so each line's extreme values decide it unless one of
-    them falls in ``(atol, bound]``; only the polytopes with such a line (rare) get the
-    per-vertex tolerances.
-    """
+    """Whether line ``li[a, w]`` has vertices of polytope ``act[a]`` strictly on both sides
+    (decided by :func:`_sure_sides`; only the polytopes with an undecided line, rare, get
+    the per-vertex tolerances)."""
     P = state.V[act]
     Pt = P.transpose(1, 2)
     vals = torch.baddbmm(c_line[li].unsqueeze(-1), g_line[li], Pt)  # (A, Wn, Vm)
-    hi, lo = vals.amax(-1), vals.amin(-1)
     atol = state.atol
-    slack = atol * (1.0 + 1e-6)
-    bound = torch.bmm(g_abs[li], P.abs().amax(1).unsqueeze(-1)).squeeze(-1).add_(c_abs[li]).mul_(slack).add_(slack)
-    p, q = hi > bound, lo < -bound
-    unsure = (((hi > atol) & ~p) | ((lo < -atol) & ~q)).any(1).nonzero().squeeze(1)
+    mag = torch.bmm(g_abs[li], P.abs().amax(1).unsqueeze(-1)).squeeze(-1).add_(c_abs[li])
+    p, q, unsure = _sure_sides(vals.amax(-1), vals.amin(-1), mag, atol)
+    unsure = unsure.any(1).nonzero().squeeze(1)
     if unsure.numel():
         lu = li[unsure]
         tol = torch.baddbmm(c_abs[lu].unsqueeze(-1), g_abs[lu], Pt[unsure].abs()).mul_(atol).add_(atol)
@@ -952,6 +936,23 @@ def _crossing(state: PolyState, act: Tensor, g_line, c_line, g_abs, c_abs, li: T
         p[unsure] = torch.sub(v, tol).amax(-1) > 0
         q[unsure] = torch.add(v, tol).amin(-1) < 0
     return p & q
+
+
+def _sure_sides(hi: Tensor, lo: Tensor, mag: Tensor, atol: float) -> tuple[Tensor, Tensor, Tensor]:
+    """The per-vertex tests of a cut from the extreme values alone, where they decide.
+
+    A vertex ``p_v`` is above a line ``g . p + c - t = 0`` when its value exceeds
+    ``tol_v = atol (1 + |g| . |p_v| + |c| + |t|)``, below when under ``-tol_v``. Every
+    ``tol_v`` lies in ``[atol, bound]``, ``bound = atol (1 + mag)`` with ``mag = |g| .
+    max_v |p_v| + |c| + |t|`` (with slack for rounding), so the largest value ``hi`` and
+    the smallest ``lo`` decide "some vertex above" (``p``) and "some vertex below" (``q``)
+    unless one of them falls in ``(atol, bound]``: ``unsure`` marks those, whose ``p`` and
+    ``q`` the caller replaces by the per-vertex tests.
+    """
+    slack = atol * (1.0 + 1e-6)
+    bound = mag.mul(slack).add_(slack)
+    p, q = hi > bound, lo < -bound
+    return p, q, ((hi > atol) & ~p) | ((lo < -atol) & ~q)
 
 
 def refine_max(state: PolyState, z: Tensor, index: Tensor, unit_offset: int):
