@@ -24,6 +24,7 @@ from torch import Tensor
 from .errors import InvalidParameterError, NumericalError, ShapeError
 from .ir.network import CPWLNetwork, choice_at
 from .ir.ops import MaxOp, PiecewiseLinear
+from .regions._common import as_tensor_arg
 
 _F64 = torch.float64
 # float64 entries the gradient forms of one chunk of points may take (2**23: 64 MiB)
@@ -81,13 +82,7 @@ def _check_choice(value, name: str, allowed) -> str:
 
 
 def _as_float_tensor(x, name: str) -> Tensor:
-    try:
-        t = torch.as_tensor(x)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise InvalidParameterError(
-            f"The '{name}' parameter must be array-like (a tensor, array or nested list of numbers). "
-            f"Got {type(x).__name__} instead."
-        ) from exc
+    t = as_tensor_arg(x, name)
     if not t.is_floating_point():
         t = t.to(_F64)
     if not bool(torch.isfinite(t).all()):

@@ -132,18 +132,12 @@ def _check_generator(generator) -> torch.Generator:
 
 def _network_and_points(model, X) -> tuple[CPWLNetwork, Tensor]:
     """The traced network and the flat points ``(B, n0)`` on its device and dtype."""
-    from .regions._common import _check_points, as_network
+    from .regions._common import _check_points, as_network, as_tensor_arg
 
     if isinstance(model, CPWLNetwork):
         net = model
     elif isinstance(model, torch.nn.Module):
-        try:
-            t = torch.as_tensor(X)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise InvalidParameterError(
-                f"The 'X' parameter must be array-like (a tensor, array or nested list of numbers). "
-                f"Got {type(X).__name__} instead."
-            ) from exc
+        t = as_tensor_arg(X, "X")
         if t.dim() < 2:
             raise ShapeError(
                 f"The 'X' parameter must be a batch (B, *input_shape) of points. Got shape {tuple(t.shape)} instead; "

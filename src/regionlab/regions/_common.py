@@ -134,19 +134,24 @@ def network_for(net: CPWLNetwork, numerics: Numerics) -> CPWLNetwork:
     return out
 
 
+def as_tensor_arg(x, name: str) -> Tensor:
+    """``torch.as_tensor(x)``, or an :class:`InvalidParameterError` naming parameter ``name``."""
+    try:
+        return torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidParameterError(
+            f"The '{name}' parameter must be array-like (a tensor, array or nested list of numbers). "
+            f"Got {type(x).__name__} instead."
+        ) from exc
+
+
 def _check_points(net: CPWLNetwork, x, name: str) -> tuple[Tensor, bool]:
     """Validate points for ``net``: returns flat ``(B, n0)`` points and whether one point was given.
 
     Accepts one point (the input shape, or flat ``(n0,)``) or a batch ``(B, *input_shape)``
     / ``(B, n0)``. Points are moved to the network's device and dtype.
     """
-    try:
-        t = torch.as_tensor(x)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise InvalidParameterError(
-            f"The '{name}' parameter must be array-like (a tensor, array or nested list of numbers). "
-            f"Got {type(x).__name__} instead."
-        ) from exc
+    t = as_tensor_arg(x, name)
     if t.is_complex() or t.dtype == torch.bool:
         raise InvalidParameterError(f"The '{name}' parameter must hold real numbers. Got dtype {t.dtype} instead.")
     if not t.is_floating_point():
