@@ -103,23 +103,24 @@ def random_network(activation: str, input_dim: int, widths, *, seed: int = 0, in
     layers.append(nn.Linear(fan_in, 1))
     model = nn.Sequential(*layers).double().eval()
     if init == "he":
-        with torch.no_grad():
-            for mod in model.modules():
-                if isinstance(mod, nn.Linear):
-                    mod.weight.normal_(0.0, math.sqrt(2.0 / mod.in_features))
-                    mod.bias.normal_(0.0, 0.1)
+        _normal_init(model, gain=2.0)
     return model
+
+
+def _normal_init(model: nn.Module, gain: float) -> None:
+    """Weights N(0, gain / fan_in) and biases N(0, 0.1^2) in every linear layer."""
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, nn.Linear):
+                mod.weight.normal_(0.0, math.sqrt(gain / mod.in_features))
+                mod.bias.normal_(0.0, 0.1)
 
 
 def _tm_network(seed: int) -> nn.Sequential:
     """Tseran–Montúfar's reference architecture: 2 inputs, rank-2 maxout layers of 7, 7, 6 units,
     maxout-He weights N(0, 1/fan_in) (their rank-2 value) and biases N(0, 0.1^2)."""
     model = random_network("maxout:2", 2, [7, 7, 6], seed=seed)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, nn.Linear):
-                mod.weight.normal_(0.0, math.sqrt(1.0 / mod.in_features))
-                mod.bias.normal_(0.0, 0.1)
+    _normal_init(model, gain=1.0)
     return model
 
 
