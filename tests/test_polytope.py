@@ -448,7 +448,7 @@ def test_numpy_cut_and_walk_match_torch(case, blocks, monkeypatch):
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 8])
 def test_numpy_values_match_torch_small_bmm(k):
     # _np_values sums in the order of torch's small-matrix baddbmm: bit-identical
-    from regionlab.regions._vertex_engine import PolyState, _np_values
+    from regionlab.regions._vertex_engine import HalfSpaces, PolyState, _np_values
 
     gen = torch.Generator().manual_seed(k)
     for Vm in [3, 17, 48]:
@@ -458,8 +458,9 @@ def test_numpy_values_match_torch_small_bmm(k):
         P[:20] = torch.randint(-3, 4, (20, Vm, k), generator=gen).to(DT) / 3
         g = torch.randn(40, k, generator=gen, dtype=DT)
         c = torch.randn(40, generator=gen, dtype=DT)
-        state = PolyState(P, torch.full((40,), Vm), torch.zeros(40, 1, k + 1, dtype=DT), torch.zeros(40, dtype=torch.long),
-                          torch.zeros(40, 1, dtype=torch.long), torch.zeros(40, Vm, 1, dtype=torch.long), 1e-9)
+        table = HalfSpaces(torch.zeros(1, k + 1, dtype=DT), torch.full((1,), -1))
+        state = PolyState(P, torch.full((40,), Vm), torch.zeros(40, 1, dtype=torch.long), torch.ones(40, dtype=torch.long),
+                          torch.zeros(40, Vm, 1, dtype=torch.long), 1e-9, table)
         v_t, t_t = state._values(P, g, c)
         v_n, t_n = _np_values(P.numpy(), g.numpy(), c.numpy(), 1e-9)
         assert np.array_equal(v_t.numpy(), v_n) and np.array_equal(t_t.numpy(), t_n)
@@ -516,7 +517,7 @@ def test_signed_near_levels_match_a_dense_evaluation(zero_levels, monkeypatch):
 def test_facet_centres_numpy_match_torch(W, dtype):
     # the vertex-side numpy sums add each facet's vertices in the order of the serial
     # index_add_: bit-identical centres
-    from regionlab.regions._vertex_engine import PolyState, pack
+    from regionlab.regions._vertex_engine import HalfSpaces, PolyState, pack
     from regionlab.regions.polytope import _facet_centres, _facet_centres_torch, _popcount_torch
 
     gen = torch.Generator().manual_seed(W)
@@ -528,8 +529,8 @@ def test_facet_centres_numpy_match_torch(W, dtype):
     inc = pack(bits)
     assert inc.shape[2] == W
     V = (torch.randn(R, Vm, k, generator=gen, dtype=DT) * 10).to(dtype)
-    state = PolyState(V, nv, torch.zeros(R, Fm, k + 1, dtype=dtype), torch.full((R,), Fm), torch.zeros(R, Fm, dtype=torch.long),
-                      inc, 1e-9)
+    state = PolyState(V, nv, torch.zeros(R, Fm, dtype=torch.long), torch.full((R,), Fm), inc, 1e-9,
+                      HalfSpaces(torch.zeros(1, k + 1, dtype=dtype), torch.full((1,), -1)))
     live = torch.rand(R, Fm, generator=gen) < 0.6
     r_f, s_f = live.nonzero(as_tuple=True)
     got, ref = _facet_centres(state, r_f, s_f), _facet_centres_torch(state, r_f, s_f)

@@ -159,8 +159,32 @@ class _Carry(dict):
         super().__setitem__(name, t)
 
 
-_FIELDS = ("V", "nv", "H", "nf", "fu", "inc")
-_HFIELDS = ("H", "nf", "fu")
+_FIELDS = ("V", "nv", "hid", "nf", "inc")
+_HFIELDS = ("hid", "nf")
+
+
+class HalfSpaces:
+    """An append-only table of half-space rows ``[a, b]`` (``a . p <= b``, ``|a| = 1``) and
+    their units (-1: the domain's), which polytopes refer to by row index: a cut writes one
+    index per part instead of copying ``k + 1`` floats into every polytope's list."""
+
+    def __init__(self, rows: Tensor, units: Tensor):
+        self._rows, self._units = [rows], [units]
+        self.size = rows.shape[0]
+
+    def add(self, rows: Tensor, units: Tensor) -> int:
+        """Append rows; return the index of the first."""
+        first = self.size
+        self._rows.append(rows)
+        self._units.append(units)
+        self.size += rows.shape[0]
+        return first
+
+    def tables(self) -> tuple[Tensor, Tensor]:
+        """All rows ``(T, k + 1)`` and units ``(T,)``."""
+        if len(self._rows) > 1:
+            self._rows, self._units = [torch.cat(self._rows)], [torch.cat(self._units)]
+        return self._rows[0], self._units[0]
 
 
 class PolyState:
@@ -168,13 +192,16 @@ class PolyState:
 
     Rows live in buffers with geometric spare capacity, so appending the parts of cut
     polytopes costs amortised O(1) per part instead of a copy of everything per step.
+    A polytope's half-spaces are indices into the shared table ``halfspaces``.
     """
 
-    def __init__(self, V: Tensor, nv: Tensor, H: Tensor, nf: Tensor, fu: Tensor, inc: Tensor, atol: float):
+    def __init__(self, V: Tensor, nv: Tensor, hid: Tensor, nf: Tensor, inc: Tensor, atol: float,
+                 halfspaces: HalfSpaces):
         self.n = V.shape[0]
         self._V, self._nv = V, nv  # (R, Vm, k), (R,)
-        self._H, self._nf, self._fu = H, nf, fu  # (R, Fm, k+1) rows [a, b]: a.p <= b; (R,); (R, Fm) unit, -1 domain, -2 dropped
+        self._hid, self._nf = hid, nf  # (R, Fm) rows of halfspaces (-1: none); (R,) slots in use
         self._inc = inc  # (R, Vm, W) int64
+        self.halfspaces = halfspaces
         self.atol = atol
         self.k = V.shape[2]
         self.carry = _Carry(self)
@@ -191,22 +218,26 @@ class PolyState:
 
     V = _view("V")
     nv = _view("nv")
-    H = _view("H")
+    hid = _view("hid")
     nf = _view("nf")
-    fu = _view("fu")
     inc = _view("inc")
     del _view
+
+    def listed(self) -> Tensor:
+        """Mask ``(R, Fm)`` of the slots that hold a half-space."""
+        return (self.hid >= 0) & (_arange(self.hid.shape[1], self.hid.device) < self.nf.unsqueeze(1))
 
     @classmethod
     def from_domain(cls, verts: Tensor, A: Tensor, b: Tensor, atol: float) -> PolyState:
         norm = A.norm(dim=1, keepdim=True)
         A, b = A / norm, b / norm.squeeze(1)
         on = (verts @ A.T - b).abs() <= atol * (1.0 + (verts.abs() @ A.abs().T) + b.abs())
-        H = torch.cat([A, b.unsqueeze(1)], 1).unsqueeze(0)
         m = A.shape[0]
-        return cls(verts.unsqueeze(0).clone(), torch.tensor([verts.shape[0]], device=verts.device), H,
-                   torch.tensor([m], device=verts.device), torch.full((1, m), -1, dtype=torch.long, device=verts.device),
-                   pack(on).unsqueeze(0), atol)
+        dev = verts.device
+        table = HalfSpaces(torch.cat([A, b.unsqueeze(1)], 1), torch.full((m,), -1, dtype=torch.long, device=dev))
+        return cls(verts.unsqueeze(0).clone(), torch.tensor([verts.shape[0]], device=dev),
+                   torch.arange(m, device=dev).unsqueeze(0), torch.tensor([m], device=dev),
+                   pack(on).unsqueeze(0), atol, table)
 
     @property
     def num(self) -> int:
@@ -215,17 +246,22 @@ class PolyState:
     # ------------------------------------------------------------------ storage
 
     def _ensure_slots(self, need: int) -> None:
-        # whole buffers (spare rows included), so that appends keep their capacity
-        Fm = self._H.shape[1]
+        """Room for ``need`` half-space slots per polytope (buffers keep their row capacity)."""
+        Fm = self._hid.shape[1]
         if need <= Fm:
             return
-        grow = max(need, Fm + 8) - Fm
-        cap = self._H.shape[0]
-        self._H = torch.cat([self._H, self._H.new_zeros(cap, grow, self.k + 1)], 1)
-        self._fu = torch.cat([self._fu, self._fu.new_full((cap, grow), -2)], 1)
-        W = max(1, -(-(Fm + grow) // WORD))
+        F2 = max(need, Fm + 8)
+        if need <= WORD < F2:
+            F2 = WORD  # not a second incidence word before one is needed
+        R = self.n
+        hid = self._hid.new_full((self._hid.shape[0], F2), -1)
+        hid[:R, :Fm] = self._hid[:R]
+        self._hid = hid
+        W = max(1, -(-F2 // WORD))
         if W > self._inc.shape[2]:
-            self._inc = torch.cat([self._inc, self._inc.new_zeros(self._inc.shape[0], self._inc.shape[1], W - self._inc.shape[2])], 2)
+            inc = self._inc.new_zeros(self._inc.shape[0], self._inc.shape[1], W)
+            inc[:R, :, : self._inc.shape[2]] = self._inc[:R]
+            self._inc = inc
 
     def _widen(self, Vo: int) -> None:
         """Room for ``Vo`` vertices per polytope; new slots repeat vertex 0 (see ``cut``)."""
@@ -242,15 +278,16 @@ class PolyState:
                 all(t.shape[0] >= need for _, t in self.carry.buffers()):
             return
 
-        def grown(t, fill=0):
+        def grown(t):
             if t.shape[0] >= need:
                 return t
-            buf = t.new_full((max(need, 2 * t.shape[0], 16), *t.shape[1:]), fill)
+            # rows past n are written whole by append before they are read
+            buf = t.new_empty((max(need, 2 * t.shape[0], 16), *t.shape[1:]))
             buf[:R] = t[:R]
             return buf
 
         for name in _FIELDS:
-            setattr(self, "_" + name, grown(getattr(self, "_" + name), -2 if name == "fu" else 0))
+            setattr(self, "_" + name, grown(getattr(self, "_" + name)))
         for name, t in list(self.carry.buffers()):
             self.carry.set_buffer(name, grown(t))
 
@@ -271,22 +308,22 @@ class PolyState:
         return torch.arange(R, need, device=src.device)
 
     def gather(self, keep: Tensor) -> None:
-        V, nv, H, nf, fu, inc = self.V[keep], self.nv[keep], self.H[keep], self.nf[keep], self.fu[keep], self.inc[keep]
+        V, nv, hid, nf, inc = self.V[keep], self.nv[keep], self.hid[keep], self.nf[keep], self.inc[keep]
         carried = {name: t[: self.n][keep] for name, t in self.carry.buffers()}
         self.n = keep.shape[0]
-        self.V, self.nv, self.H, self.nf, self.fu, self.inc = V, nv, H, nf, fu, inc
+        self.V, self.nv, self.hid, self.nf, self.inc = V, nv, hid, nf, inc
         for name, t in carried.items():
             self.carry.set_buffer(name, t)
 
     def compact(self) -> None:
         """Drop half-spaces through fewer than ``k`` vertices (not facets) and renumber the
         incidence bits (between layers; redundant half-spaces are harmless in between)."""
-        R, Fm = self.fu.shape
+        R, Fm = self.hid.shape
         Vm = self.V.shape[1]
         step = max(1, _INC_BLOCK // max(1, Vm * Fm))  # bounded memory for the unpacked incidence
         blocks = range(0, R, step)
-        count = torch.cat([incidence_counts(self.inc[s0:s0 + step], Fm) for s0 in blocks]) if R else self.fu.new_zeros((0, Fm))
-        live = (self.fu >= -1) & (torch.arange(Fm, device=self.fu.device) < self.nf.unsqueeze(1)) & (count >= self.k)
+        count = torch.cat([incidence_counts(self.inc[s0:s0 + step], Fm) for s0 in blocks]) if R else self.hid.new_zeros((0, Fm))
+        live = self.listed() & (count >= self.k)
         nf = live.sum(1)
         F2 = max(1, int(nf.max()) if R else 1)
         order = torch.sort((~live).to(torch.int8), dim=1, stable=True).indices[:, :F2]  # live slots first
@@ -297,8 +334,7 @@ class PolyState:
             inc = unpack(self.inc[s0:s0 + step], Fm).gather(2, o.unsqueeze(1).expand(-1, Vm, -1)) & ok[s0:s0 + step].unsqueeze(1)
             parts.append(pack(inc))
         self.inc = torch.cat(parts) if parts else self.inc.new_zeros((0, Vm, 1))
-        self.H = self.H.gather(1, order.unsqueeze(-1).expand(-1, -1, self.k + 1)) * ok.unsqueeze(-1)
-        self.fu = torch.where(ok, self.fu.gather(1, order), torch.full_like(order, -2))
+        self.hid = torch.where(ok, self.hid.gather(1, order), -1)
         self.nf = nf
 
     # ------------------------------------------------------------------ cutting
@@ -418,22 +454,26 @@ class PolyState:
         Iout = Bsrc.index_select(0, torch.where(pad, n * Vm + M, mp).view(-1)).view(-1, Vo, W)
 
         self._widen(Vo)
-        rowN = hrow if hrow is not None else _hrows(g, c)
-        if keep_negative:
-            new_ids = self.append(S, geometry=False)
-            rows = torch.cat([S, new_ids])
-            Hrow = torch.cat([-rowN, rowN])
-            slot, unit = torch.cat([slot, slot]), torch.cat([unit, unit])
-        else:
-            new_ids = None
-            rows, Hrow = S, -rowN
+        new_ids, rows, slot, hid = self._new_halfspaces(S, g, c, unit, slot, keep_negative, hrow)
         self._V.index_copy_(0, rows, Vout)
         self._inc.index_copy_(0, rows, Iout)
         self._nv.index_copy_(0, rows, tot)
-        self._H[rows, slot] = Hrow
-        self._fu[rows, slot] = unit
+        self._hid[rows, slot] = hid
         self._nf.index_copy_(0, rows, slot + 1)
         return new_ids
+
+    def _new_halfspaces(self, S, g, c, unit, slot, keep_negative, hrow):
+        """A cut's bookkeeping: the negative parts appended (if kept) and the two half-spaces
+        added to the table. Returns ``(new_ids, rows, slot, hid)``: the new polytopes and,
+        for every part, its row, its new slot and its half-space's index."""
+        rowN = hrow if hrow is not None else _hrows(g, c)
+        n = S.shape[0]
+        if keep_negative:
+            new_ids = self.append(S, geometry=False)
+            first = self.halfspaces.add(torch.cat([-rowN, rowN]), torch.cat([unit, unit]))
+            return new_ids, torch.cat([S, new_ids]), torch.cat([slot, slot]), torch.arange(first, first + 2 * n, device=S.device)
+        first = self.halfspaces.add(-rowN, unit)
+        return None, S, slot, torch.arange(first, first + n, device=S.device)
 
     def _cut_np(self, S: Tensor, g: Tensor, c: Tensor, unit: Tensor, keep_negative: bool, hrow: Tensor | None = None):
         """``cut`` for CPU polytopes with one incidence word: the same steps (vertex pairs as
@@ -517,21 +557,20 @@ class PolyState:
         Iout = np.take(np.concatenate([zbits.reshape(-1), Xbits, np.zeros(1, dtype=np.int64)]), np.where(pad, n * Vm + M, mp))
 
         self._widen(Vo)
-        rowN = (hrow if hrow is not None else _hrows(g, c)).numpy()
-        unit = unit.numpy()
+        rowN = hrow if hrow is not None else _hrows(g, c)
         if keep_negative:
             new_ids = self._append_np(Sn)
             rows = np.concatenate([Sn, new_ids.numpy()])
-            Hrow = np.concatenate([-rowN, rowN])
-            slot, unit = np.concatenate([slot, slot]), np.concatenate([unit, unit])
+            slot = np.concatenate([slot, slot])
+            first = self.halfspaces.add(torch.cat([-rowN, rowN]), torch.cat([unit, unit]))
         else:
             new_ids = None
-            rows, Hrow = Sn, -rowN
+            rows = Sn
+            first = self.halfspaces.add(-rowN, unit)
         self._V.numpy()[rows] = Vout  # (_widen: the buffers hold exactly Vo slots)
         self._inc.numpy()[rows, :, 0] = Iout
         self._nv.numpy()[rows] = tot
-        self._H.numpy()[rows, slot] = Hrow
-        self._fu.numpy()[rows, slot] = unit
+        self._hid.numpy()[rows, slot] = np.arange(first, first + rows.shape[0])
         self._nf.numpy()[rows] = slot + 1
         return True, new_ids
 
@@ -779,8 +818,10 @@ def _arrangement_cells(state: PolyState, g_line: Tensor, c_line: Tensor, h_line:
     k, atol = state.k, state.atol
     dev = state.V.device
     nf0 = int(state.nf[0])
-    keep_rows = (state.fu[0, :nf0] >= -1).nonzero().squeeze(1)
-    Hp, fu_p = state.H[0, keep_rows], state.fu[0, keep_rows]  # a . p <= b, |a| = 1
+    hid_p = state.hid[0, :nf0]
+    hid_p = hid_p[hid_p >= 0]
+    table, _ = state.halfspaces.tables()
+    Hp = table[hid_p]  # a . p <= b, |a| = 1
     f, m = Hp.shape[0], g_line.shape[0]
     if f + m > WORD or comb(f + m, k) > _ARRANGEMENT_BUDGET or state.inc.shape[2] != 1:
         return None
@@ -847,11 +888,12 @@ def _arrangement_cells(state: PolyState, g_line: Tensor, c_line: Tensor, h_line:
     V = pts[src]  # (C, Vm, k): padding repeats vertex 0
     inc = torch.where(pad, 0, key[src]).unsqueeze(-1)
     sigma = ((cell_sig.unsqueeze(1) >> torch.arange(m, device=dev)) & 1).bool()  # (C, m)
-    Hl = torch.where(sigma.unsqueeze(-1), -h_line, h_line)  # keep g . p + c >= 0 above, <= 0 below
-    H = torch.cat([Hp.expand(C, -1, -1), Hl], 1)
-    fu = torch.cat([fu_p, unit_line]).expand(C, -1).clone()
+    # g . p + c <= 0 below (the rows h_line), >= 0 above (-h_line)
+    first = state.halfspaces.add(torch.cat([h_line, -h_line]), torch.cat([unit_line, unit_line]))
+    below = torch.arange(first, first + m, device=dev)
+    hid = torch.cat([hid_p.expand(C, -1), torch.where(sigma, below + m, below)], 1)
     state.n = C
-    state.V, state.nv, state.H, state.fu, state.inc = V, nv, H, fu, inc
+    state.V, state.nv, state.hid, state.inc = V, nv, hid, inc
     # every cell lists all the lines: the ones not among its facets (fewer than k of its
     # vertices) are harmless to the cuts, dropped by the next compaction or at the end
     state.nf = torch.full((C,), f + m, dtype=torch.long, device=dev)

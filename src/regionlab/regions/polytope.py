@@ -372,9 +372,9 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
 
 def _copy_state(state: PolyState) -> PolyState:
     """A shallow copy whose tensors the refinement may replace (keeps the snapshot intact)."""
-    s = PolyState(state.V.clone(), state.nv.clone(), state.H.clone(), state.nf.clone(), state.fu.clone(),
-                  state.inc.clone(), state.atol)
-    return s
+    # the half-space table is append-only: both states can share it
+    return PolyState(state.V.clone(), state.nv.clone(), state.hid.clone(), state.nf.clone(), state.inc.clone(),
+                     state.atol, state.halfspaces)
 
 
 def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, layers_done, complete,
@@ -389,10 +389,10 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
     state.gather(order)
     patterns = patterns[order]
     pre_parts = [p[order] for p in pre_parts]
-    Fm = state.H.shape[1]
+    Fm = state.hid.shape[1]
     Vm = state.V.shape[1]
     valid_v = torch.arange(Vm, device=dev) < state.nv.unsqueeze(1)
-    listed = (state.fu >= -1) & (torch.arange(Fm, device=dev) < state.nf.unsqueeze(1))
+    listed = state.listed()
     live = torch.zeros_like(listed)
     step = max(1, _INC_BLOCK // max(1, Vm * Fm))  # bounded memory for the unpacked incidence
     for s0 in range(0, R, step):
@@ -405,14 +405,16 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
     witnesses = state.vertex_mean()
     nf = live.sum(1)
     r_f, s_f = live.nonzero(as_tuple=True)
-    H = state.H[r_f, s_f]
+    table, units = state.halfspaces.tables()
+    hid = state.hid[r_f, s_f]
+    H = table[hid]
     Aout, bout = H[:, :k], H[:, k]
     slack = bout - (Aout * witnesses[r_f]).sum(1)
     inradii = torch.full((R,), float("inf"), dtype=state.V.dtype, device=dev)
     inradii.scatter_reduce_(0, r_f, slack, reduce="amin")
     facet_offsets = torch.zeros(R + 1, dtype=torch.long, device=dev)
     facet_offsets[1:] = nf.cumsum(0)
-    facet_unit = state.fu[r_f, s_f]
+    facet_unit = units[hid]
     vcount = state.nv
     vertex_offsets = torch.zeros(R + 1, dtype=torch.long, device=dev)
     vertex_offsets[1:] = vcount.cumsum(0)
@@ -485,7 +487,7 @@ def _facet_centres(state: PolyState, r_f: Tensor, s_f: Tensor, sel: Tensor | Non
     idx = np.flatnonzero(sel.numpy()) if sel is not None else None
     if idx is not None:
         r, s = r[idx], s[idx]
-    pts = _facet_centres_np(state.V.numpy(), state.inc.numpy(), state.H.shape[1], r, s)
+    pts = _facet_centres_np(state.V.numpy(), state.inc.numpy(), state.hid.shape[1], r, s)
     if idx is not None:
         out = np.full((r_f.shape[0], state.k), np.nan, pts.dtype)
         out[idx] = pts
