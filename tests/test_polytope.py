@@ -329,6 +329,10 @@ def test_incidence_bits_pack_and_unpack(shape, F, numpy_unpack, monkeypatch):
     inc = torch.rand(*shape, F, generator=torch.Generator().manual_seed(F)) < 0.3
     out = unpack(pack(inc), F)
     assert out.dtype == torch.bool and torch.equal(out, inc)
+    packed = pack(inc)
+    monkeypatch.setattr(_vertex_engine, "NUMPY_UNPACK", not numpy_unpack)
+    assert torch.equal(pack(inc), packed)  # numpy's packbits and torch's shifts agree
+    monkeypatch.setattr(_vertex_engine, "NUMPY_UNPACK", numpy_unpack)
     if len(shape) == 2:  # (n, Vm) masks of F half-spaces: vertex counts per half-space
         cnt = _vertex_engine.incidence_counts(pack(inc), F)
         assert cnt.dtype == torch.int32 and torch.equal(cnt, inc.sum(1, dtype=torch.int32))

@@ -127,6 +127,15 @@ def pack(inc: Tensor) -> Tensor:
     """Bitmasks ``(..., W)`` from bool incidence ``(..., F)``."""
     F = inc.shape[-1]
     W = max(1, -(-F // WORD))
+    if NUMPY_UNPACK and inc.device.type == "cpu" and sys.byteorder == "little":
+        # numpy's packbits into the bytes of each word (WORD bits a word, two high bits clear)
+        b = np.zeros((*inc.shape[:-1], W, 64), dtype=np.bool_)
+        flat = b.reshape(-1, W, 64)
+        src = inc.contiguous().numpy().reshape(-1, F)
+        for w in range(W):
+            f0, f1 = w * WORD, min(F, (w + 1) * WORD)
+            flat[:, w, : f1 - f0] = src[:, f0:f1]
+        return torch.from_numpy(np.packbits(b, axis=-1, bitorder="little").view(np.int64).reshape(*inc.shape[:-1], W))
     out = torch.zeros((*inc.shape[:-1], W), dtype=torch.long, device=inc.device)
     flat_in = inc.reshape(-1, F)
     flat_out = out.view(-1, W)
@@ -676,10 +685,11 @@ def _line_priority(ids: Tensor) -> Tensor:
     return x ^ (x >> 13)
 
 
-def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
+def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int, pieces: bool = True):
     """Refine by a univariate node with input forms ``z`` ``(R, 1 + k, U)``.
 
-    Returns ``(parent, choice, pattern)`` per final fragment, as the 2-D engine.
+    Returns ``(parent, choice, pattern)`` per final fragment, as the 2-D engine (without
+    ``pieces``: ``(parent, None, None)``, for a count).
     """
     R, _, U = z.shape
     dev = z.device
@@ -748,6 +758,10 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
     # each fragment walks through its parent's lines [cur, end)
     state.carry["par"] = torch.arange(R, device=dev)
     state.carry["walk"] = torch.stack([start, start + ct], 1)  # (cur, end): one carried tensor
+    # capacity: every line adds at least one polytope and one slot along each chain of cuts
+    state._room(R + r_idx.shape[0])
+    if r_idx.numel():
+        state._ensure_slots(min(WORD, int((state.nf + ct).max())))
     steps = torch.arange(4 * WINDOW, device=dev)
     if NUMPY_CUT and dev.type == "cpu":
         _walk_np(state, g_line, c_line, g_abs, c_abs, unit_line, h_line)
@@ -779,6 +793,8 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int):
             state.cut(act[sel], g_line[lsel], c_line[lsel], unit_line[lsel], hrow=h_line[lsel])
     state.carry.pop("walk")
     par = state.carry.pop("par")
+    if not pieces:
+        return par, None, None
     F = par.shape[0]
     choice = base[par]
     cnt = ct[par]

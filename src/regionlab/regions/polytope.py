@@ -307,8 +307,10 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
                 if max_regions is not None and not count_only:  # keep the coarser partition for a partial result
                     snapshot = (state, dict(forms), list(pattern_parts), list(pre_parts))
                     state = _copy_state(state)
+                # a count needs no pieces, forms or patterns after the last nonlinear node
+                count_last = count_only and i == net.nonlinear_nodes[-1]
                 if op.kind == "univariate":
-                    par, choice, pat = refine_univariate(state, z, op, offsets[i])
+                    par, choice, pat = refine_univariate(state, z, op, offsets[i], pieces=not count_last)
                 else:
                     par, choice, pat = refine_max(state, z, op.index, offsets[i])
                 if int(state.nf.max()) > 40 and i != net.nonlinear_nodes[-1]:
@@ -318,12 +320,13 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
                     # the same order)
                     state.compact()
                 src = node.inputs[0]
-                zc = z.index_select(0, par)
-                for j in list(forms):
-                    if j != src:
-                        forms[j] = forms[j].index_select(0, par)
-                forms[src] = zc.reshape(state.num, cols, *forms[src].shape[2:])
-                forms[i] = apply_frozen(op, zc.clone(), choice).reshape(state.num, cols, *node.shape)
+                if not count_last:
+                    zc = z.index_select(0, par)
+                    for j in list(forms):
+                        if j != src:
+                            forms[j] = forms[j].index_select(0, par)
+                    forms[src] = zc.reshape(state.num, cols, *forms[src].shape[2:])
+                    forms[i] = apply_frozen(op, zc.clone(), choice).reshape(state.num, cols, *node.shape)
                 if not count_only:
                     pattern_parts = [p.index_select(0, par) for p in pattern_parts] + [pat]
                     pre_parts = [p.index_select(0, par) for p in pre_parts] + [zc.clone()]
@@ -335,7 +338,7 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
                     stop_reason = f"more than max_regions={max_regions} regions after {layers_done} nonlinear layer(s)"
                 elif time_limit is not None and time.perf_counter() - t0 > time_limit and layers_done < len(net.nonlinear_nodes):
                     stop_reason = f"time_limit={time_limit} s exceeded after {layers_done} nonlinear layer(s)"
-                if stop_reason or intr.hit:
+                if stop_reason or intr.hit or count_last:
                     break
             for j in node.inputs:
                 if last[j] <= i:
