@@ -701,23 +701,30 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int, pieces:
     crossing = torch.zeros((R, U, K), dtype=torch.bool, device=dev)
     zero_levels = bool((bp == 0).all())  # ReLU-like: v = lin and tol = mag * atol + atol exactly
     atol = state.atol
-    # each (region, unit, level) decided from its extreme vertex values (_sure_sides)
-    vmax = z.new_empty((R, U))
-    vmin = z.new_empty((R, U))
-    big = z.new_empty((R, U))
-    # blocks of polytopes with similar vertex counts, each cut to its largest count (slots
-    # past nv repeat vertex 0: extremes over all slots are extremes over the vertices);
-    # at most 2^18 values a block
-    order = torch.argsort(state.nv)
-    nv_sorted = state.nv[order].tolist()
-    step = max(1, min(-(-R // 4), (1 << 18) // max(1, Vm * U)))
-    for s0 in range(0, R, step):
-        idx = order[s0:s0 + step]
-        Vb, zb = state.V[idx, :nv_sorted[min(R, s0 + step) - 1]], z[idx]
-        lin = torch.baddbmm(zb[:, 0:1, :], Vb, zb[:, 1:, :])  # (n, nv, U)
-        vmax[idx], vmin[idx] = lin.amax(1), lin.amin(1)
-        zabs = zb.abs()
-        big[idx] = torch.baddbmm(zabs[:, 0:1, :], Vb.abs().amax(1, keepdim=True), zabs[:, 1:, :]).squeeze(1)
+    # each (region, unit, level) decided from its extreme vertex values (_sure_sides). Where
+    # the region's bounding box keeps every level beyond _sure_sides' bound, the box's
+    # extremes (padded by more than the rounding of both) give the same decisions; the
+    # vertex extremes are computed for the other (region, unit) pairs only.
+    V = state.V
+    hiV, loV = V.amax(1), V.amin(1)  # (R, k): slots past nv repeat vertex 0
+    zabs = z.abs()
+    big = torch.baddbmm(zabs[:, 0:1, :], torch.maximum(hiV, -loV).unsqueeze(1), zabs[:, 1:, :]).squeeze(1)  # (R, U)
+    cval = torch.baddbmm(z[:, 0:1, :], ((hiV + loV) * 0.5).unsqueeze(1), z[:, 1:, :]).squeeze(1)
+    spread = torch.bmm(((hiV - loV) * 0.5).unsqueeze(1), zabs[:, 1:, :]).squeeze(1).add_(big * 1e-12)
+    vmax, vmin = cval + spread, cval - spread
+    slack = atol * (1.0 + 1e-6)
+    near = torch.zeros((R, U), dtype=torch.bool, device=dev)
+    for j in range(K):
+        t = bp[:, j]
+        bound = (big + t.abs()).mul_(slack).add_(slack)
+        near |= (vmin - t <= bound) & (vmax - t >= -bound)
+    r_n, u_n = near.nonzero(as_tuple=True)
+    step = max(1, (1 << 18) // max(1, Vm))  # bounded memory for the (pairs, Vm, k) vertices
+    for s0 in range(0, r_n.shape[0], step):
+        rb, ub = r_n[s0:s0 + step], u_n[s0:s0 + step]
+        zb = z[rb, :, ub]  # (m, 1 + k)
+        lin = torch.baddbmm(zb[:, 0:1, None], V[rb], zb[:, 1:, None]).squeeze(-1)  # (m, Vm)
+        vmax[rb, ub], vmin[rb, ub] = lin.amax(1), lin.amin(1)
     for j in range(K):
         t = bp[:, j]
         hi, lo = (vmax, vmin) if zero_levels else (vmax - t, vmin - t)
@@ -800,11 +807,14 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int, pieces:
     cnt = ct[par]
     total = int(cnt.sum()) if F else 0
     if total:
-        frag = torch.repeat_interleave(torch.arange(F, device=dev), cnt)
-        first_pair = cnt.cumsum(0) - cnt
-        li = start[par[frag]] + torch.arange(total, device=dev) - first_pair[frag]
-        m = state.vertex_mean()
-        val = (m[frag] * g_line[li]).sum(1) + c_line[li]
+        # the side of each crossing line at the centroid, for the fragments of parents with lines
+        has = cnt.nonzero().squeeze(1)
+        cnt_h = cnt[has]
+        frag_h = torch.repeat_interleave(torch.arange(has.shape[0], device=dev), cnt_h)
+        first_pair = cnt_h.cumsum(0) - cnt_h
+        li = start[par[has][frag_h]] + torch.arange(total, device=dev) - first_pair[frag_h]
+        val = (state.vertex_mean(has)[frag_h] * g_line[li]).sum(1) + c_line[li]
+        frag = has[frag_h]
         up = val > 0
         choice.index_put_((frag[up], u_idx[li[up]]), torch.ones(int(up.sum()), dtype=choice.dtype, device=dev), accumulate=True)
     oc = on_code[par]
