@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -74,9 +75,9 @@ def canonical_order(patterns: Tensor) -> Tensor:
     R, N = patterns.shape
     if R == 0:
         return torch.zeros(0, dtype=torch.long)
-    p = patterns.long()
-    lo = p.amin(0)
-    bits = [int(x).bit_length() for x in (p.amax(0) - lo).tolist()]
+    p = patterns.cpu().numpy().astype(np.int64)
+    lo = p.min(0)
+    bits = [int(x).bit_length() for x in (p.max(0) - lo).tolist()]
     # consecutive columns packed into int64 keys of at most 62 bits (offsets from each
     # column's minimum keep the order), then stable sorts from the last key: lexicographic
     groups, cur, used = [], [], 0
@@ -87,9 +88,9 @@ def canonical_order(patterns: Tensor) -> Tensor:
         cur.append(j)
         used += b
     groups.append(cur)
-    order = torch.arange(R)
+    order = np.arange(R)
     for cols in reversed(groups):
-        shifts = torch.tensor([sum(bits[c] for c in cols[i + 1:]) for i in range(len(cols))], dtype=torch.long)
+        shifts = np.array([sum(bits[c] for c in cols[i + 1:]) for i in range(len(cols))], dtype=np.int64)
         key = ((p[:, cols] - lo[cols]) << shifts).sum(1)
-        order = order[torch.sort(key[order], stable=True).indices]
-    return order
+        order = order[np.argsort(key[order], kind="stable")]
+    return torch.from_numpy(order)

@@ -276,8 +276,11 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
     k = domain.dim
     base = torch.cat([domain.origin.unsqueeze(0), domain.basis]).to(device=dev, dtype=dt)  # (1+k, n)
     forms: dict[int, Tensor] = {0: base.reshape(1, 1 + k, *net.input_shape)}
-    pattern_parts: list[Tensor] = []
-    pre_parts: list[Tensor] = []  # input forms of each nonlinear node, per region (adjacency)
+    # per nonlinear node (tensor, index): its pieces, and its input forms (for adjacency);
+    # row ``index[r]`` (all rows if None) is current region r's: a layer gathers the
+    # indices, not the tensors, and _finish gathers each once
+    pattern_parts: list[tuple[Tensor, Tensor | None]] = []
+    pre_parts: list[tuple[Tensor, Tensor | None]] = []
     last = net.last_use
     offsets = dict(zip(net.nonlinear_nodes, net.unit_offsets, strict=False))
     t0 = time.perf_counter()
@@ -328,8 +331,8 @@ def _vertex_partition(net: CPWLNetwork, domain, numerics: Numerics, max_regions,
                     forms[src] = zc.reshape(state.num, cols, *forms[src].shape[2:])
                     forms[i] = apply_frozen(op, zc.clone(), choice).reshape(state.num, cols, *node.shape)
                 if not count_only:
-                    pattern_parts = [p.index_select(0, par) for p in pattern_parts] + [pat]
-                    pre_parts = [p.index_select(0, par) for p in pre_parts] + [zc.clone()]
+                    pattern_parts = _reindexed(pattern_parts, par) + [(pat, None)]
+                    pre_parts = _reindexed(pre_parts, par) + [(z, par)]
                 layers_done += 1
                 if bar is not None:
                     bar.update(1)
@@ -380,18 +383,24 @@ def _copy_state(state: PolyState) -> PolyState:
                      state.atol, state.halfspaces)
 
 
+def _reindexed(parts: list[tuple[Tensor, Tensor | None]], par: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """``parts`` for the regions that come from regions ``par`` (see ``_vertex_partition``)."""
+    return [(t, par if idx is None else idx.index_select(0, par)) for t, idx in parts]
+
+
 def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, layers_done, complete,
             out_forms: Tensor | None = None) -> RawRegions:
     R, k = state.num, state.k
     dev = state.V.device
     N = net.num_units
-    patterns = torch.cat(pattern_parts, 1) if pattern_parts else torch.zeros((R, 0), dtype=torch.int16, device=dev)
+    patterns = (torch.cat([t if idx is None else t.index_select(0, idx) for t, idx in pattern_parts], 1) if pattern_parts
+                else torch.zeros((R, 0), dtype=torch.int16, device=dev))
     if patterns.shape[1] < N:  # partial result: units of later layers are unknown (-32768)
         patterns = torch.cat([patterns, patterns.new_full((R, N - patterns.shape[1]), -32768)], 1)
     order = canonical_order(patterns.cpu()).to(dev)
     state.gather(order)
     patterns = patterns[order]
-    pre_parts = [p[order] for p in pre_parts]
+    pre_parts = [t.index_select(0, order if idx is None else idx.index_select(0, order)) for t, idx in pre_parts]
     Fm = state.hid.shape[1]
     Vm = state.V.shape[1]
     valid_v = torch.arange(Vm, device=dev) < state.nv.unsqueeze(1)
