@@ -12,11 +12,15 @@ adjacency test (two vertices span an edge iff no third vertex lies on every half
 that both lie on), which holds for any H-representation, degenerate ones included.
 Hyperplanes with fewer than ``k`` vertices are not facets and are dropped.
 
-Univariate nodes are refined as in the 2-D engine (each fragment walks through its
-region's crossing level sets, a window at a time, and is cut by the first one that cuts
-it). A node refining one polytope (the first layer) divides it into the cells of its
-lines at once when their arrangement is simple (``_arrangement_cells``). A max node's unit is resolved by one cell per candidate argument, clipped by the
-half-spaces where that argument wins; empty and flat cells are dropped.
+Univariate nodes are refined as in the 2-D engine: each fragment walks through its
+region's crossing level sets, and is cut by the next one that cuts it. With more than
+``WINDOW`` sets left, a window of them is checked at once for the first that cuts; with
+fewer, each fragment tries its next set and the cut drops the fragments it does not cross
+(the same cuts, in as many steps as the longest list, without the window's values). A
+node refining one polytope (the first layer) divides it into the cells of its lines at
+once when their arrangement is simple (``_arrangement_cells``). A max node's unit is
+resolved by one cell per candidate argument, clipped by the half-spaces where that
+argument wins; empty and flat cells are dropped.
 
 On CPU the cuts of polytopes with few vertex slots and one incidence word, and the
 univariate walk, do their index work in numpy (``NUMPY_CUT``: per-op overhead dominates
@@ -362,8 +366,8 @@ class PolyState:
         """Cut polytopes ``S`` by ``g . p + c = 0``; ``S`` keeps the part where it is ``>= 0``.
 
         With ``keep_negative`` the other part is appended (its new ids are returned), else
-        it is discarded (a clip). Every polytope of ``S`` must have a vertex strictly on
-        the positive side, and, for a split, one strictly on the negative side.
+        it is discarded (a clip). Polytopes of ``S`` without vertices strictly on both
+        sides are not cut (and, for a clip, must lie on the positive side).
         ``hrow``: the rows ``_hrows(g, c)`` if the caller has them.
 
         Padding invariant: vertex slots past ``nv`` repeat the polytope's vertex 0 (so
@@ -393,7 +397,7 @@ class PolyState:
         neg = valid & (vals < -tol)
         ok = pos.any(1) & neg.any(1)
         if not bool(ok.all()):
-            # a borderline polytope the caller's test saw cut: nothing to cut here
+            # polytopes the hyperplane does not cross: nothing to cut
             S, g, c, unit, vals, tol, P = S[ok], g[ok], c[ok], unit[ok], vals[ok], tol[ok], P[ok]
             hrow = hrow[ok] if hrow is not None else None
             valid, pos, neg = valid[ok], pos[ok], neg[ok]
@@ -507,7 +511,7 @@ class PolyState:
         neg = valid & (vals < -tol)
         ok = pos.any(1) & neg.any(1)
         if not ok.all():
-            # a borderline polytope the caller's test saw cut: nothing to cut here
+            # polytopes the hyperplane does not cross: nothing to cut
             okt = torch.from_numpy(ok)
             S, g, c, unit, P_t = S[okt], g[okt], c[okt], unit[okt], P_t[okt]
             hrow = hrow[okt] if hrow is not None else None
@@ -788,7 +792,13 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int, pieces:
         if act.numel() == 0:
             break
         c0, e0 = cur[act], end[act]
-        Wn = WINDOW if int((e0 - c0).max()) <= 8 * WINDOW else 4 * WINDOW
+        rem = int((e0 - c0).max())
+        if rem <= WINDOW:
+            # few lines left: each fragment tries its next line (as _walk_np)
+            cur[act] = c0 + 1
+            state.cut(act, g_line[c0], c_line[c0], unit_line[c0], hrow=h_line[c0])
+            continue
+        Wn = WINDOW if rem <= 8 * WINDOW else 4 * WINDOW
         li = c0.unsqueeze(1) + steps[:Wn]
         valid_w = li < e0.unsqueeze(1)
         li = torch.where(valid_w, li, 0)
@@ -974,7 +984,15 @@ def _walk_np(state: PolyState, g_line, c_line, g_abs, c_abs, unit_line, h_line) 
         if act.size == 0:
             break
         c0, e0 = cur[act], end[act]
-        Wn = WINDOW if int((e0 - c0).max()) <= 8 * WINDOW else 4 * WINDOW
+        rem = int((e0 - c0).max())
+        if rem <= WINDOW:
+            # few lines left: each fragment tries its next line; the cut drops those it
+            # does not cross (the test a window would make, without the window)
+            cur[act] = c0 + 1
+            lc = torch.from_numpy(c0)
+            state.cut(torch.from_numpy(act), g_line[lc], c_line[lc], unit_line[lc], hrow=h_line[lc])
+            continue
+        Wn = WINDOW if rem <= 8 * WINDOW else 4 * WINDOW
         li = c0[:, None] + steps[:Wn]
         valid_w = li < e0[:, None]
         li = np.where(valid_w, li, 0)
