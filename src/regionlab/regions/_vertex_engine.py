@@ -777,8 +777,9 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int, pieces:
     # each fragment walks through its parent's lines [cur, end)
     state.carry["par"] = torch.arange(R, device=dev)
     state.carry["walk"] = torch.stack([start, start + ct], 1)  # (cur, end): one carried tensor
-    # capacity: every line adds at least one polytope and one slot along each chain of cuts
-    state._room(R + r_idx.shape[0])
+    # capacity: every line adds at least one polytope (twice that: untouched rows cost no
+    # memory, a growth copies every row), and one slot along each chain of cuts
+    state._room(R + 2 * r_idx.shape[0])
     if r_idx.numel():
         state._ensure_slots(min(WORD, int((state.nf + ct).max())))
     steps = torch.arange(4 * WINDOW, device=dev)
