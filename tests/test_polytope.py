@@ -199,16 +199,19 @@ _ACTS = {"relu": PiecewiseLinear.relu, "leaky": lambda: PiecewiseLinear.leaky_re
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(2, 3), st.lists(st.tuples(st.integers(2, 4), st.sampled_from(sorted(_ACTS))), min_size=2, max_size=3),
+@given(st.integers(2, 3), st.lists(st.tuples(st.integers(2, 4), st.sampled_from([*sorted(_ACTS), "max"])), min_size=2, max_size=3),
        st.data())
 def test_hypothesis_deep_integer_networks_every_activation(d, layers, data):
-    # deeper integer networks: later units identically on a level in some regions (code
-    # -1), which the step across an earlier facet must find as that code, not a piece
+    # deeper integer networks: later units identically on a level (code -1) or with
+    # identical maxout arguments in some regions, which the step across an earlier facet
+    # must find with the engine's code for them
     ops, prev = [], d
     for w, act in layers:
-        W = data.draw(st.lists(st.integers(-1, 1), min_size=w * prev, max_size=w * prev))
-        b = data.draw(st.lists(st.integers(-2, 2), min_size=w, max_size=w))
-        ops += [Dense(torch.tensor(W, dtype=DT).reshape(w, prev), torch.tensor(b, dtype=DT) * 0.5), _ACTS[act]()]
+        rows = 2 * w if act == "max" else w
+        W = data.draw(st.lists(st.integers(-1, 1), min_size=rows * prev, max_size=rows * prev))
+        b = data.draw(st.lists(st.integers(-2, 2), min_size=rows, max_size=rows))
+        ops.append(Dense(torch.tensor(W, dtype=DT).reshape(rows, prev), torch.tensor(b, dtype=DT) * 0.5))
+        ops.append(MaxOp(torch.arange(rows).reshape(w, 2), (w,)) if act == "max" else _ACTS[act]())
         prev = w
     ops.append(Dense(torch.ones(1, prev, dtype=DT)))
     check(CPWLNetwork.sequential((d,), ops), Box([-1.0] * d, [1.0] * d))
@@ -227,6 +230,23 @@ def test_adjacency_across_a_facet_into_a_region_on_a_level():
     lp = regionlab.partition_polytope(net, BOX3, engine="lp")
     assert torch.equal(part.patterns, lp.patterns) and torch.equal(part.adjacency, lp.adjacency)
     assert part.adjacency.tolist() == [[0, 1], [1, 2]]
+
+
+def test_adjacency_across_a_facet_into_a_region_with_tied_maxout_arguments():
+    # a second-layer maxout unit whose two arguments are identical in a neighbour (the
+    # engine's code: the first one), stepped across to a point where rounding may pick
+    # the other
+    W1 = torch.tensor([[-1.0, -1.0], [-1.0, 0.0], [0.0, 0.0], [2.0, 1.0], [-1.0, -1.0], [0.0, 0.0]], dtype=DT)
+    W2 = torch.tensor([[1.0, -2.0, 0.0], [-2.0, 2.0, -2.0], [2.0, 1.0, 1.0], [2.0, 0.0, 1.0]], dtype=DT)
+    ops = [Dense(W1, torch.tensor([0.0, 1.0, 1.0, 0.5, -1.0, -1.0], dtype=DT)), MaxOp(torch.arange(6).reshape(3, 2), (3,)),
+           Dense(W2, torch.tensor([1.0, 0.5, -0.5, 0.5], dtype=DT)), MaxOp(torch.arange(4).reshape(2, 2), (2,)),
+           Dense(torch.ones(1, 2, dtype=DT))]
+    net = CPWLNetwork.sequential((2,), ops)
+    ball = L1Ball(torch.zeros(2, dtype=DT), 1.0)
+    part = check(net, ball)
+    lp = regionlab.partition_polytope(net, ball, engine="lp")
+    assert part.num_regions == 4 and part.info["certificate"]["unmatched"] == 0
+    assert torch.equal(part.patterns, lp.patterns) and torch.equal(part.adjacency, lp.adjacency)
 
 
 def test_limits_partial_results_and_errors():

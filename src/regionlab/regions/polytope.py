@@ -769,7 +769,6 @@ def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a:
     same_inputs = layer_of[ui] <= first_near[fi]
     own_codes = raw.patterns.numpy().reshape(-1)[own[fi] * N + ui]
     across = np.where(same_inputs & (own_codes < 0), own_codes, across)
-    on_level = None
     if forms is not None or signed is not None:
         # near units of layers after the facet's own: A's forms do not hold across
         later = np.flatnonzero(~same_inputs)
@@ -778,59 +777,47 @@ def _cross_block(net, domain, raw: RawRegions, numerics: Numerics, q: Tensor, a:
             X = domain.to_input(q_out[torch.from_numpy(redo)]).to(device=net.device, dtype=dt)
             with torch.no_grad():
                 exact = net.patterns(X).cpu().numpy()
-                levels = _level_codes(net, X, tables)
             across[later] = exact[row, ui[later]]
-            # a unit at a level across may be on it identically in the neighbour (its
-            # code there is the level's): tried where the pieces find no region
-            lv = levels[row, ui[later]]
-            on_level = (later[lv != 0], lv[lv != 0])
     query.reshape(-1)[fi * query.shape[1] + ui] = across  # flat indices: faster than pairs
     nb = index.find(query.view(np.int64))
-    if on_level is not None and on_level[0].size and (nb < 0).any():
-        _retry_on_level(nb, query, fi, ui, *on_level, index)
     # whether the step stays inside matters where no neighbour was found only (the same
     # batch as ever: the domain's test may be a matrix product)
     inside = domain.contains(q_out, tol=0.0).numpy() if (nb < 0).any() else np.zeros(Fn, np.bool_)
+    if (inside & (nb < 0)).any():
+        _locate_across(nb, inside, query, fi, ui, raw, q_out.numpy())
     return nb, inside
 
 
-def _level_codes(net: CPWLNetwork, X: Tensor, tables) -> np.ndarray:
-    """``(n, N)`` int16: ``-(j + 1)`` where a univariate unit's input at ``X`` lies at its
-    level ``j`` (within the adjacency's near tolerance), else 0."""
-    layers, _ = tables
-    pre = torch.cat([p.cpu().reshape(X.shape[0], -1) for p in net.preactivations(X)], 1)
-    out = torch.zeros(pre.shape, dtype=torch.int16)
-    for op, u0, u1 in layers:
-        if op.kind != "univariate":
-            continue
-        z = pre[:, u0:u1]
-        bp = op.unit_tables(z.shape[1])[0].cpu()  # (U, K)
-        at = (z.unsqueeze(-1) - bp).abs() <= 1e-7 * (1.0 + z.abs()).unsqueeze(-1)  # (n, U, K)
-        first = at.to(torch.int8).argmax(-1)
-        out[:, u0:u1] = torch.where(at.any(-1), -(first + 1), 0).to(torch.int16)
-    return out.numpy()
+def _locate_across(nb: np.ndarray, inside: np.ndarray, query: np.ndarray, fi: np.ndarray, ui: np.ndarray,
+                   raw: RawRegions, q_out: np.ndarray, most: int = 4096) -> None:
+    """The neighbour of facets whose pattern across found no region (``nb`` updated in place).
 
-
-def _retry_on_level(nb: np.ndarray, query: np.ndarray, fi: np.ndarray, ui: np.ndarray, entries: np.ndarray,
-                    codes: np.ndarray, index: _RowIndex, most: int = 8) -> None:
-    """For each facet without a neighbour, the query with any nonempty subset of its units
-    at a level across (``entries`` of ``fi``/``ui``) set to that level's code; a neighbour
-    is taken where exactly one region matches (``nb`` is updated in place)."""
-    f_e = fi[entries]
-    for f in np.unique(f_e[nb[f_e] < 0]).tolist():
-        sel = np.flatnonzero(f_e == f)
-        if sel.size > most:
-            continue
-        units, cods = ui[entries[sel]], codes[sel]
-        masks = np.arange(1, 1 << sel.size)
-        rows = np.repeat(query[f:f + 1], masks.size, axis=0)
-        for i in range(sel.size):
-            on = ((masks >> i) & 1).astype(bool)
-            rows[on, units[i]] = cods[i]
-        found = np.unique(index.find(np.ascontiguousarray(rows).view(np.int64)))
-        found = found[found >= 0]
-        if found.size == 1:
-            nb[f] = found[0]
+    The codes of the units near a level at the facet point are read by stepping across,
+    and the step can miss the code the engine gives the neighbour: a unit identically on
+    its level there (the level's code), or identical maxout arguments (the first one).
+    The candidates are the regions that agree with the pattern across on every other unit;
+    the neighbour is the one whose facets hold the step point, if exactly one does.
+    """
+    todo = np.flatnonzero(inside & (nb < 0))[:most]
+    pats = raw.patterns.numpy()
+    R, N = pats.shape
+    off = raw.facet_offsets.numpy()
+    A, b = raw.A.numpy(), raw.b.numpy()
+    start = np.searchsorted(fi, todo)
+    stop = np.searchsorted(fi, todo, side="right")
+    for f, s0, s1 in zip(todo.tolist(), start.tolist(), stop.tolist(), strict=True):
+        free = np.zeros(N, np.bool_)
+        free[ui[s0:s1]] = True
+        row = query[f, :N].astype(np.int16)
+        cand = np.flatnonzero((pats[:, ~free] == row[~free]).all(1))
+        x = q_out[f]
+        hold = []
+        for c in cand.tolist():
+            Ac, bc = A[off[c]:off[c + 1]], b[off[c]:off[c + 1]]
+            if (Ac @ x <= bc + 1e-12 * (1.0 + np.abs(bc))).all():
+                hold.append(c)
+        if len(hold) == 1:
+            nb[f] = hold[0]
 
 
 def _near_signed(q: Tensor, q_out: Tensor, own: np.ndarray, signed: _SignedForms, bp: Tensor):
