@@ -582,8 +582,8 @@ def test_signed_near_levels_match_a_dense_evaluation(zero_levels, monkeypatch):
 def test_facet_centres_numpy_match_torch(W, dtype):
     # the vertex-side numpy sums add each facet's vertices in the order of the serial
     # index_add_: bit-identical centres
-    from regionlab.regions._vertex_engine import HalfSpaces, PolyState, pack
-    from regionlab.regions.polytope import _facet_centres, _facet_centres_torch, _popcount_torch
+    from regionlab.regions._vertex_engine import HalfSpaces, PolyState, _popcount_torch, pack, set_bits
+    from regionlab.regions.polytope import _facet_centres, _facet_centres_torch
 
     gen = torch.Generator().manual_seed(W)
     R, Vm, k = 30, 20, 3
@@ -605,6 +605,8 @@ def test_facet_centres_numpy_match_torch(W, dtype):
     assert torch.equal(part[sel], ref[sel]) and bool(part[~sel].isnan().all())
     x = inc.reshape(-1).numpy()
     assert np.array_equal(_popcount_torch(x), [bin(int(v)).count("1") for v in x])
+    nz, cnt, bit = set_bits(x)  # every set bit, word by word, lowest first
+    assert list(zip(np.repeat(nz, cnt).tolist(), bit.tolist(), strict=True)) == [(i, j) for i, v in enumerate(x.tolist()) for j in range(62) if v >> j & 1]
 
 
 def test_row_index_finds_rows_despite_colliding_hashes():

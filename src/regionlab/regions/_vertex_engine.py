@@ -72,6 +72,36 @@ def popcount(x: Tensor) -> Tensor:
     return ((x * 0x0101010101010101) >> 56) & 0xFF
 
 
+def _popcount_torch(x: np.ndarray) -> np.ndarray:
+    """``popcount`` of a numpy array (for numpy without ``bitwise_count``)."""
+    return popcount(torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))).numpy()
+
+
+popcount_np = getattr(np, "bitwise_count", _popcount_torch)  # set bits of each int64 (numpy)
+
+
+def set_bits(words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every set bit of the int64 ``words`` (1-D): the nonzero words' indices ``nz``, their
+    numbers of bits ``cnt`` and the bits' indices, word by word, lowest bit first (the bits of
+    word ``nz[i]`` are ``cnt[i]`` consecutive entries; taken out a round at a time, as many
+    rounds as the most bits a word)."""
+    nz = np.flatnonzero(words)
+    w = words[nz]
+    cnt = popcount_np(w).astype(np.int64)
+    off = np.cumsum(cnt) - cnt
+    bit = np.empty(int(cnt.sum()), np.int64)
+    act = np.arange(nz.shape[0])
+    j = 0
+    while act.shape[0]:
+        low = w & -w
+        bit[off[act] + j] = popcount_np(low - 1)  # the bit's index
+        w = w ^ low
+        keep = w != 0
+        act, w = act[keep], w[keep]
+        j += 1
+    return nz, cnt, bit
+
+
 def _at_least(bits: Tensor, m: int) -> Tensor:
     """Whether each row of bitmasks ``(M, W)`` has at least ``m`` bits set."""
     if bits.shape[1] != 1 or m > 8:
@@ -120,9 +150,11 @@ def unpack(bits: Tensor, F: int) -> Tensor:
 def incidence_counts(bits: Tensor, F: int) -> Tensor:
     """Number of vertices on each half-space, int32 ``(n, F)``, from bitmasks ``(n, Vm, W)``."""
     n, Vm, W = bits.shape
-    if NUMPY_UNPACK and bits.device.type == "cpu" and sys.byteorder == "little" and Vm < (1 << 16):
-        ub = np.unpackbits(bits.contiguous().numpy().view(np.uint8).reshape(-1), bitorder="little")
-        cnt = ub.reshape(n, Vm, W, 64).sum(1, dtype=np.uint16)[..., :WORD].reshape(n, W * WORD)[:, :F]
+    if NUMPY_UNPACK and bits.device.type == "cpu":
+        # from the set bits (a few a vertex), not an unpacking of every bit
+        nz, cnt, bit = set_bits(bits.contiguous().numpy().reshape(-1))
+        key = np.repeat((nz // (Vm * W)) * (W * WORD) + (nz % W) * WORD, cnt) + bit
+        cnt = np.bincount(key, minlength=n * W * WORD).reshape(n, W * WORD)[:, :F]
         return torch.from_numpy(cnt.astype(np.int32))
     return unpack(bits, F).sum(1, dtype=torch.int32)
 

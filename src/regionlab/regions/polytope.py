@@ -27,9 +27,10 @@ from ._vertex_engine import (
     PolyState,
     incidence_counts,
     pack,
-    popcount,
+    popcount_np,
     refine_max,
     refine_univariate,
+    set_bits,
     unpack,
 )
 
@@ -542,23 +543,8 @@ def _facet_centres_np(V: np.ndarray, inc: np.ndarray, Fm: int, r_f: np.ndarray, 
     mask[key[start]] = np.add.reduceat(np.left_shift(1, s_f % WORD), start) if F else 0  # distinct bits: sum = or
     fid = np.full(R * Fm, -1, np.int64)
     fid[r_f * Fm + s_f] = np.arange(F)
-    words = (inc & mask.reshape(R, 1, W)).reshape(-1)
-    nz = np.flatnonzero(words)  # (region, vertex, word) order
-    w = words[nz]
-    cnt = _popcount(w).astype(np.int64)
-    off = np.cumsum(cnt) - cnt
-    key = np.empty(int(cnt.sum()), np.int64)  # region * Fm + slot of each incidence, vertex order
-    base = (nz // (Vm * W)) * Fm + (nz % W) * WORD
-    act = np.arange(nz.shape[0])
-    j = 0
-    while act.shape[0]:
-        low = w & -w
-        key[off[act] + j] = base[act] + _popcount(low - 1)  # the bit's index
-        w = w ^ low
-        keep = w != 0
-        act, w = act[keep], w[keep]
-        j += 1
-    f = fid[key]
+    nz, cnt, bit = set_bits((inc & mask.reshape(R, 1, W)).reshape(-1))  # (region, vertex, word) order
+    f = fid[np.repeat((nz // (Vm * W)) * Fm + (nz % W) * WORD, cnt) + bit]  # region * Fm + slot
     loc = np.repeat(np.arange(nz.shape[0]), cnt)
     pts = np.ascontiguousarray(V.reshape(R * Vm, k).take(nz // W, axis=0).T)  # (k, words): compact, cached
     n = np.bincount(f, minlength=F)
@@ -569,15 +555,6 @@ def _facet_centres_np(V: np.ndarray, inc: np.ndarray, Fm: int, r_f: np.ndarray, 
         for i in range(k):
             np.add.at(out[:, i], f, pts[i].take(loc))
     return out / np.maximum(n, 1).astype(V.dtype)[:, None]
-
-
-def _popcount_torch(x: np.ndarray) -> np.ndarray:
-    """Set bits of each int64 (bits 0..61), by the vertex engine's ``popcount`` (for numpy
-    without ``bitwise_count``)."""
-    return popcount(torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))).numpy()
-
-
-_popcount = getattr(np, "bitwise_count", _popcount_torch)
 
 
 def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: Numerics, facet_points: Tensor,
