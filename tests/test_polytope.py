@@ -582,7 +582,13 @@ def test_signed_near_levels_match_a_dense_evaluation(zero_levels, monkeypatch):
 def test_facet_centres_numpy_match_torch(W, dtype):
     # the vertex-side numpy sums add each facet's vertices in the order of the serial
     # index_add_: bit-identical centres
-    from regionlab.regions._vertex_engine import HalfSpaces, PolyState, _popcount_torch, pack, set_bits
+    from regionlab.regions._vertex_engine import (
+        HalfSpaces,
+        PolyState,
+        _popcount_torch,
+        pack,
+        set_bits,
+    )
     from regionlab.regions.polytope import _facet_centres, _facet_centres_torch
 
     gen = torch.Generator().manual_seed(W)

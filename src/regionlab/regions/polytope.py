@@ -27,7 +27,6 @@ from ._vertex_engine import (
     PolyState,
     incidence_counts,
     pack,
-    popcount_np,
     refine_max,
     refine_univariate,
     set_bits,
