@@ -400,7 +400,7 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
     order = canonical_order(patterns.cpu()).to(dev)
     state.gather(order)
     patterns = patterns[order]
-    pre_parts = [t.index_select(0, order if idx is None else idx.index_select(0, order)) for t, idx in pre_parts]
+    pre_parts = _gathered_side_by_side(pre_parts, order)
     Fm = state.hid.shape[1]
     Vm = state.V.shape[1]
     valid_v = torch.arange(Vm, device=dev) < state.nv.unsqueeze(1)
@@ -438,10 +438,28 @@ def _finish(net, domain, state: PolyState, pattern_parts, pre_parts, numerics, l
                      info={"engine": "vertex", "layers_done": layers_done, "complete": complete})
     if complete and R:
         points = _facet_centres(state, r_f, s_f, facet_unit >= 0)
-        adj, cert = adjacency_by_crossing(net, domain, raw, numerics, points, pre_parts)
+        adj, cert = adjacency_by_crossing(net, domain, raw, numerics, points, pre_parts, forms_scratch=True)
         raw = _replace(raw, adjacency=adj)
         raw.info["certificate"] = cert
     return raw
+
+
+def _gathered_side_by_side(parts: list[tuple[Tensor, Tensor | None]], order: Tensor) -> list[Tensor]:
+    """The tensors of ``parts`` (``(rows, 1 + k, U)``, see ``_vertex_partition``) for the
+    regions in ``order``, side by side in one fresh ``(R, 1 + k, sum U)`` tensor (CPU:
+    gathered straight into it), as a list of one."""
+    if not parts:
+        return []
+    sel = [order if idx is None else idx.index_select(0, order) for _, idx in parts]
+    t0 = parts[0][0]
+    if t0.device.type != "cpu":
+        return [torch.cat([t.index_select(0, i) for (t, _), i in zip(parts, sel, strict=True)], 2)]
+    out = torch.empty((order.shape[0], t0.shape[1], sum(t.shape[2] for t, _ in parts)), dtype=t0.dtype)
+    o, c0 = out.numpy(), 0
+    for (t, _), i in zip(parts, sel, strict=True):
+        np.take(t.numpy(), i.numpy(), axis=0, out=o[:, :, c0:c0 + t.shape[2]], mode="clip")  # valid indices
+        c0 += t.shape[2]
+    return [out]
 
 
 def _affine_maps(out_forms: Tensor | None, order: Tensor, R: int) -> dict:
@@ -557,7 +575,7 @@ def _facet_centres_np(V: np.ndarray, inc: np.ndarray, Fm: int, r_f: np.ndarray, 
 
 
 def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: Numerics, facet_points: Tensor,
-                          pre_parts: list[Tensor] | None = None):
+                          pre_parts: list[Tensor] | None = None, *, forms_scratch: bool = False):
     """Neighbours across every network facet, and a completeness certificate.
 
     For a facet of region ``A`` with a point ``q`` in its relative interior, the
@@ -584,6 +602,8 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     pre_parts : list of Tensor ``(R, 1 + k, U)``, optional
         Each nonlinear node's input forms on each region; without them every facet
         point is evaluated by forward passes.
+    forms_scratch : bool
+        Whether ``pre_parts`` may be overwritten (the caller's scratch: no copy is made).
 
     Returns
     -------
@@ -609,7 +629,7 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     tables = _unit_tables(net)
     forms = signed = None
     if pre_parts is not None and len(pre_parts):
-        signed = _signed_forms(pre_parts, raw.patterns, tables[1])
+        signed = _signed_forms(pre_parts, raw.patterns, tables[1], forms_scratch)
         if signed is None:
             # one gather and one batched product per block for all layers
             forms = pre_parts[0] if len(pre_parts) == 1 else torch.cat(pre_parts, 2)
@@ -655,14 +675,14 @@ def _unit_tables(net: CPWLNetwork):
     return layers, bp_all
 
 
-def _signed_forms(pre_parts: list[Tensor], patterns: Tensor, bp_all: Tensor | None):
+def _signed_forms(pre_parts: list[Tensor], patterns: Tensor, bp_all: Tensor | None, scratch: bool = False):
     """``_SignedForms`` where the fast path applies (CPU, every layer univariate with one
     breakpoint, codes -1, 0, 1), else ``None`` (``_near_dense``)."""
     if (bp_all is not None and bp_all.shape[1] == 1 and bp_all.dtype == pre_parts[0].dtype
             and pre_parts[0].device.type == "cpu" and patterns.dtype == torch.int16):
         codes = patterns.numpy()
         if -1 <= codes.min() and codes.max() <= 1:
-            return _SignedForms(pre_parts, codes, bp_all[:, 0])
+            return _SignedForms(pre_parts, codes, bp_all[:, 0], scratch)
     return None
 
 
@@ -680,15 +700,15 @@ class _SignedForms:
     ``sign`` times them are the forms again.
     """
 
-    def __init__(self, pre_parts: list[Tensor], codes: np.ndarray, bp: Tensor):
+    def __init__(self, pre_parts: list[Tensor], codes: np.ndarray, bp: Tensor, scratch: bool = False):
         self.words = _byte_words(codes)  # the patterns (the lookup's table)
         self.pos = codes != 0
         pos = torch.from_numpy(self.pos)
         one = torch.ones((), dtype=pre_parts[0].dtype)
         sign = torch.where(pos, one, -one)
         self.zero_levels = not bool((bp != 0).any())
-        # a fresh tensor signed in place: one (R, 1 + k, N) buffer in all
-        forms = torch.cat(pre_parts, 2) if len(pre_parts) > 1 else pre_parts[0].clone()
+        # a fresh tensor (or the caller's scratch) signed in place: one (R, 1 + k, N) buffer in all
+        forms = torch.cat(pre_parts, 2) if len(pre_parts) > 1 else pre_parts[0] if scratch else pre_parts[0].clone()
         forms.mul_(sign.unsqueeze(1))
         if not self.zero_levels:
             forms = torch.cat([forms, (sign * bp.to(sign)).unsqueeze(1)], 1)
