@@ -682,7 +682,11 @@ def test_adjacency_certificate_counts_misses_alike_on_both_paths(monkeypatch):
     net = mlp_net([6, 5], torch.Generator().manual_seed(3))
     cap = {}
     real = polytope.adjacency_by_crossing
-    monkeypatch.setattr(polytope, "adjacency_by_crossing", lambda *a: cap.setdefault("args", a) and real(*a))
+    def capture(*a, **kw):  # the forms copied: the engine lets adjacency sign its own in place
+        cap["args"] = (*a[:5], [p.clone() for p in a[5]])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(polytope, "adjacency_by_crossing", capture)
     regionlab.partition_polytope(net, Box([-1.0] * 3, [1.0] * 3), engine="vertex")
     net_, _, raw, numerics, points, pre = cap["args"]
     # a third of the regions get rows no region has (on-level codes, distinct): the
