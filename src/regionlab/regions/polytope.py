@@ -586,6 +586,14 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     that happen to be degenerate at ``q`` (for those of later layers the step is
     evaluated by a forward pass, since ``A``'s forms do not hold across).
 
+    When every unit has one level, the face across a facet of unit ``u`` is a facet of
+    both regions (with unit ``u``: one plane a region), and ``u``'s piece is 0 on one side
+    and 1 on the other: the facets of the regions on piece 0 are crossed, and a neighbour
+    ``B`` found across one of them also answers ``B``'s facet of ``u``; only the facets so
+    left without a neighbour are crossed themselves. Where no region has the pattern
+    across, the regions that agree with it on every unit not near a level are tested for
+    holding the step point.
+
     Parameters
     ----------
     net : CPWLNetwork
@@ -610,7 +618,8 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     adjacency : Tensor ``(E, 2)`` long
         Sorted pairs ``i < j`` of regions that share a network facet.
     certificate : dict
-        ``facets_checked`` (network facets), ``to_known`` (neighbour found),
+        ``facets_checked`` (network facets), ``to_known`` (neighbour found, by the
+        facet's crossing or its neighbour's),
         ``to_boundary`` (the step leaves the domain), ``unmatched`` (no region has the
         pattern across) and ``complete`` (no facet unmatched).
     """
@@ -635,14 +644,48 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
             forms = pre_parts[0] if len(pre_parts) == 1 else torch.cat(pre_parts, 2)
     # one-level codes are -1, 0, 1: a byte each (half the words of int16 to hash and compare)
     index = _RowIndex(signed.words if signed is not None else _as_words(raw.patterns).numpy())
-    for f0 in range(0, netf.size, block):
-        f = netf[f0:f0 + block]
-        q, a = (torch.from_numpy(np.take(t.numpy(), f, axis=0)) for t in (facet_points, raw.A))
-        nb_b, inside_b = _cross_block(net, domain, raw, numerics, q, a, owner[f], fu[f], forms, tables, signed, index)
-        nb_parts.append(nb_b)
-        inside_parts.append(inside_b)
-    nb, inside = np.concatenate(nb_parts), np.concatenate(inside_parts)
+
+    def cross(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbour (-1: none) and step-inside flags of the network facets ``netf[sel]``."""
+        for f0 in range(0, sel.size, block):
+            f = netf[sel[f0:f0 + block]]
+            q, a = (torch.from_numpy(np.take(t.numpy(), f, axis=0)) for t in (facet_points, raw.A))
+            nb_b, inside_b = _cross_block(net, domain, raw, numerics, q, a, owner[f], fu[f], forms, tables, signed, index)
+            nb_parts.append(nb_b)
+            inside_parts.append(inside_b)
+        out = (np.concatenate(nb_parts), np.concatenate(inside_parts)) if nb_parts else (np.zeros(0, np.int64), np.zeros(0, np.bool_))
+        nb_parts.clear()
+        inside_parts.clear()
+        return out
+
     own = owner[netf]
+    nb = np.full(netf.size, -1, np.int64)
+    inside = np.ones(netf.size, np.bool_)
+    todo = np.arange(netf.size)
+    if tables[1] is not None and tables[1].shape[1] == 1:
+        # one-level units: across a facet of unit u the piece of u flips between 0 and 1,
+        # and the face is one facet of each side (with unit u: one plane a region). The
+        # facets of the regions on u's piece 0 are crossed first; a neighbour found there
+        # answers for its own facet of u, which is then not crossed again
+        N = raw.patterns.shape[1]
+        low = raw.patterns.numpy().reshape(-1)[own * N + fu[netf]] == 0
+        first, rest = np.flatnonzero(low), np.flatnonzero(~low)
+        nb[first], inside[first] = cross(first)
+        hit = first[nb[first] >= 0]
+        key_rest = own[rest] * N + fu[netf[rest]]
+        order_r = np.argsort(key_rest, kind="stable")
+        ks = key_rest[order_r]
+        single = np.ones(ks.size, np.bool_)  # keys held by one facet only
+        single[1:] &= ks[1:] != ks[:-1]
+        single[:-1] &= ks[:-1] != ks[1:]
+        want = nb[hit] * N + fu[netf[hit]]  # the neighbour's facet of the same unit
+        pos = np.minimum(np.searchsorted(ks, want), max(ks.size - 1, 0))
+        ok = (ks.size > 0) & (ks[pos] == want) & single[pos] if ks.size else np.zeros(want.size, np.bool_)
+        tgt = rest[order_r[pos[ok]]]
+        nb[tgt] = own[hit[ok]]
+        todo = rest[nb[rest] < 0]
+    if todo.size:
+        nb[todo], inside[todo] = cross(todo)
     found = nb >= 0
     cert["to_known"] = int(found.sum())
     cert["to_boundary"] = int((~found & ~inside).sum())
