@@ -118,6 +118,11 @@ def test_zoo_local_affine_map_reproduces_outputs(zoo_nets, name):
     with torch.no_grad():
         expected = model(x).reshape(2, -1)
     assert float((y - expected).abs().max()) <= 1e-9
+    # the map's matrix is the model's Jacobian (autograd) at each point; fewer outputs than
+    # inputs take one backward pass per output, the others the forward forms: both agree
+    for i in range(2):
+        J = torch.autograd.functional.jacobian(lambda t: model(t).reshape(-1), x[i:i + 1]).reshape(A.shape[1], -1)
+        assert float((A[i] - J).abs().max()) <= 1e-9
 
 
 def test_zoo_is_deterministic_and_leaves_global_rng_alone():

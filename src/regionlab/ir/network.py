@@ -433,6 +433,8 @@ class CPWLNetwork:
         """
         x = self.as_batch(x)
         B, n0 = x.shape[0], self.input_dim
+        if self.output_dim < n0:
+            return self._local_affine_map_reverse(x)
         eye = torch.eye(n0, dtype=x.dtype, device=x.device).expand(B, n0, n0)
         forms = torch.cat([x.reshape(B, 1, n0), eye], dim=1).reshape(B, 1 + n0, *self.input_shape)
         with torch.no_grad():
@@ -440,6 +442,20 @@ class CPWLNetwork:
         out = out.reshape(B, 1 + n0, -1)
         A = out[:, 1:].transpose(1, 2)
         c = out[:, 0] - (A @ x.reshape(B, n0, 1)).squeeze(-1)
+        return A, c
+
+    def _local_affine_map_reverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``local_affine_map`` by one backward pass per output through the network with its
+        pieces frozen at ``x`` (fewer outputs than inputs: the forward forms would carry a
+        column per input)."""
+        B, n0 = x.shape[0], self.input_dim
+        xb = x.detach().reshape(B, 1, *self.input_shape).clone().requires_grad_(True)
+        with torch.enable_grad():
+            y = self.propagate_forms(xb, lambda i, n, z: choice_at(n.op, z[:, 0].detach())).reshape(B, -1)
+            m = y.shape[1]
+            rows = [torch.autograd.grad(y[:, o].sum(), xb, retain_graph=o < m - 1)[0].reshape(B, n0) for o in range(m)]
+        A = torch.stack(rows, 1) if rows else x.new_zeros((B, 0, n0))
+        c = y.detach() - (A @ x.reshape(B, n0, 1)).squeeze(-1)
         return A, c
 
     # ------------------------------------------------------------- analysis faces
