@@ -499,26 +499,26 @@ class PolyState:
         Iout = Bsrc.index_select(0, torch.where(pad, n * Vm + M, mp).view(-1)).view(-1, Vo, W)
 
         self._widen(Vo)
-        new_ids, rows, slot, hid = self._new_halfspaces(S, g, c, unit, slot, keep_negative, hrow)
+        if keep_negative:
+            new_ids = self.append(S, geometry=False)
+            rows, slot = torch.cat([S, new_ids]), torch.cat([slot, slot])
+        else:
+            new_ids, rows = None, S
+        first = self._add_halfspaces(g, c, unit, keep_negative, hrow)
         self._V.index_copy_(0, rows, Vout)
         self._inc.index_copy_(0, rows, Iout)
         self._nv.index_copy_(0, rows, tot)
-        self._hid[rows, slot] = hid
+        self._hid[rows, slot] = torch.arange(first, first + rows.shape[0], device=rows.device)
         self._nf.index_copy_(0, rows, slot + 1)
         return new_ids
 
-    def _new_halfspaces(self, S, g, c, unit, slot, keep_negative, hrow):
-        """A cut's bookkeeping: the negative parts appended (if kept) and the two half-spaces
-        added to the table. Returns ``(new_ids, rows, slot, hid)``: the new polytopes and,
-        for every part, its row, its new slot and its half-space's index."""
+    def _add_halfspaces(self, g: Tensor, c: Tensor, unit: Tensor, keep_negative: bool, hrow: Tensor | None) -> int:
+        """Add a cut's half-spaces to the table: the positive parts' (``g . p + c >= 0``),
+        then, for a split, the negative parts'; return the index of the first."""
         rowN = hrow if hrow is not None else _hrows(g, c)
-        n = S.shape[0]
         if keep_negative:
-            new_ids = self.append(S, geometry=False)
-            first = self.halfspaces.add(torch.cat([-rowN, rowN]), torch.cat([unit, unit]))
-            return new_ids, torch.cat([S, new_ids]), torch.cat([slot, slot]), torch.arange(first, first + 2 * n, device=S.device)
-        first = self.halfspaces.add(-rowN, unit)
-        return None, S, slot, torch.arange(first, first + n, device=S.device)
+            return self.halfspaces.add(torch.cat([-rowN, rowN]), torch.cat([unit, unit]))
+        return self.halfspaces.add(-rowN, unit)
 
     def _cut_np(self, S: Tensor, g: Tensor, c: Tensor, unit: Tensor, keep_negative: bool, hrow: Tensor | None = None):
         """``cut`` for CPU polytopes with one incidence word: the same steps (vertex pairs as
@@ -602,16 +602,12 @@ class PolyState:
         Iout = np.take(np.concatenate([zbits.reshape(-1), Xbits, np.zeros(1, dtype=np.int64)]), np.where(pad, n * Vm + M, mp))
 
         self._widen(Vo)
-        rowN = hrow if hrow is not None else _hrows(g, c)
         if keep_negative:
             new_ids = self._append_np(Sn)
-            rows = np.concatenate([Sn, new_ids.numpy()])
-            slot = np.concatenate([slot, slot])
-            first = self.halfspaces.add(torch.cat([-rowN, rowN]), torch.cat([unit, unit]))
+            rows, slot = np.concatenate([Sn, new_ids.numpy()]), np.concatenate([slot, slot])
         else:
-            new_ids = None
-            rows = Sn
-            first = self.halfspaces.add(-rowN, unit)
+            new_ids, rows = None, Sn
+        first = self._add_halfspaces(g, c, unit, keep_negative, hrow)
         self._V.numpy()[rows] = Vout  # (_widen: the buffers hold exactly Vo slots)
         self._inc.numpy()[rows, :, 0] = Iout
         self._nv.numpy()[rows] = tot
