@@ -643,14 +643,6 @@ class PolyState:
             inside &= valid
         return inside.sum(1) == 2
 
-    def inner_points(self) -> Tensor:
-        """The vertex means up to rounding, ``(R, k)``, from the sum over all slots less the
-        padding's copies of vertex 0 (no masked copy of the vertices): points to read the
-        side of a hyperplane that does not cut the polytope, not witnesses."""
-        V, nv = self.V, self.nv
-        pad = (V.shape[1] - nv).to(V.dtype).unsqueeze(1)
-        return (V.sum(1) - pad * V[:, 0]) / nv.clamp_min(1).unsqueeze(1).to(V.dtype)
-
     def vertex_mean(self, idx: Tensor | None = None) -> Tensor:
         V = self.V if idx is None else self.V[idx]
         nv = self.nv if idx is None else self.nv[idx]
@@ -860,7 +852,7 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int, pieces:
         frag_h = torch.repeat_interleave(torch.arange(has.shape[0], device=dev), cnt_h)
         first_pair = cnt_h.cumsum(0) - cnt_h
         li = start[par[has][frag_h]] + torch.arange(total, device=dev) - first_pair[frag_h]
-        val = (state.inner_points()[has[frag_h]] * g_line[li]).sum(1) + c_line[li]
+        val = (state.vertex_mean(has)[frag_h] * g_line[li]).sum(1) + c_line[li]
         frag = has[frag_h]
         up = val > 0
         choice.index_put_((frag[up], u_idx[li[up]]), torch.ones(int(up.sum()), dtype=choice.dtype, device=dev), accumulate=True)
