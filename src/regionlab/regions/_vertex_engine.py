@@ -744,11 +744,10 @@ def refine_univariate(state: PolyState, z: Tensor, op, unit_offset: int, pieces:
     cval = torch.baddbmm(z[:, 0:1, :], ((hiV + loV) * 0.5).unsqueeze(1), z[:, 1:, :]).squeeze(1)
     spread = torch.bmm(((hiV - loV) * 0.5).unsqueeze(1), zabs[:, 1:, :]).squeeze(1).add_(big * 1e-12)
     vmax, vmin = cval + spread, cval - spread
-    slack = atol * (1.0 + 1e-6)
     near = torch.zeros((R, U), dtype=torch.bool, device=dev)
     for j in range(K):
         t = bp[:, j]
-        bound = (big + t.abs()).mul_(slack).add_(slack)
+        bound = _sure_bound(big + t.abs(), atol)
         near |= (vmin - t <= bound) & (vmax - t >= -bound)
     r_n, u_n = near.nonzero(as_tuple=True)
     step = max(1, (1 << 18) // max(1, Vm))  # bounded memory for the (pairs, Vm, k) vertices
@@ -1053,6 +1052,13 @@ def _crossing(state: PolyState, act: Tensor, g_line, c_line, g_abs, c_abs, li: T
     return p & q
 
 
+def _sure_bound(mag: Tensor, atol: float) -> Tensor:
+    """``atol (1 + mag)`` with slack for rounding: the largest per-vertex tolerance of a cut
+    (see :func:`_sure_sides`)."""
+    slack = atol * (1.0 + 1e-6)
+    return mag.mul(slack).add_(slack)
+
+
 def _sure_sides(hi: Tensor, lo: Tensor, mag: Tensor, atol: float) -> tuple[Tensor, Tensor, Tensor]:
     """The per-vertex tests of a cut from the extreme values alone, where they decide.
 
@@ -1064,8 +1070,7 @@ def _sure_sides(hi: Tensor, lo: Tensor, mag: Tensor, atol: float) -> tuple[Tenso
     unless one of them falls in ``(atol, bound]``: ``unsure`` marks those, whose ``p`` and
     ``q`` the caller replaces by the per-vertex tests.
     """
-    slack = atol * (1.0 + 1e-6)
-    bound = mag.mul(slack).add_(slack)
+    bound = _sure_bound(mag, atol)
     p, q = hi > bound, lo < -bound
     return p, q, ((hi > atol) & ~p) | ((lo < -atol) & ~q)
 
