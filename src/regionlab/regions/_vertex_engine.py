@@ -102,6 +102,14 @@ def set_bits(words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return nz, cnt, bit
 
 
+def incidences(bits: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every incidence of the bitmasks ``(R, Vm, W)``: :func:`set_bits`' ``nz`` and ``cnt``
+    and, per incidence, ``region * stride + slot`` (vertex by vertex, slots ascending)."""
+    R, Vm, W = bits.shape
+    nz, cnt, bit = set_bits(bits.reshape(-1))
+    return nz, cnt, np.repeat((nz // (Vm * W)) * stride + (nz % W) * WORD, cnt) + bit
+
+
 def _at_least(bits: Tensor, m: int) -> Tensor:
     """Whether each row of bitmasks ``(M, W)`` has at least ``m`` bits set."""
     if bits.shape[1] != 1 or m > 8:
@@ -152,8 +160,7 @@ def incidence_counts(bits: Tensor, F: int) -> Tensor:
     n, Vm, W = bits.shape
     if NUMPY_UNPACK and bits.device.type == "cpu":
         # from the set bits (a few a vertex), not an unpacking of every bit
-        nz, cnt, bit = set_bits(bits.contiguous().numpy().reshape(-1))
-        key = np.repeat((nz // (Vm * W)) * (W * WORD) + (nz % W) * WORD, cnt) + bit
+        key = incidences(bits.contiguous().numpy(), W * WORD)[2]
         cnt = np.bincount(key, minlength=n * W * WORD).reshape(n, W * WORD)[:, :F]
         return torch.from_numpy(cnt.astype(np.int32))
     return unpack(bits, F).sum(1, dtype=torch.int32)

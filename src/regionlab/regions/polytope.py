@@ -26,10 +26,10 @@ from ._vertex_engine import (
     WORD,
     PolyState,
     incidence_counts,
+    incidences,
     pack,
     refine_max,
     refine_univariate,
-    set_bits,
     unpack,
 )
 
@@ -560,8 +560,8 @@ def _facet_centres_np(V: np.ndarray, inc: np.ndarray, Fm: int, r_f: np.ndarray, 
     mask[key[start]] = np.add.reduceat(np.left_shift(1, s_f % WORD), start) if F else 0  # distinct bits: sum = or
     fid = np.full(R * Fm, -1, np.int64)
     fid[r_f * Fm + s_f] = np.arange(F)
-    nz, cnt, bit = set_bits((inc & mask.reshape(R, 1, W)).reshape(-1))  # (region, vertex, word) order
-    f = fid[np.repeat((nz // (Vm * W)) * Fm + (nz % W) * WORD, cnt) + bit]  # region * Fm + slot
+    nz, cnt, key = incidences(inc & mask.reshape(R, 1, W), Fm)  # (region, vertex, word) order
+    f = fid[key]
     loc = np.repeat(np.arange(nz.shape[0]), cnt)
     pts = np.ascontiguousarray(V.reshape(R * Vm, k).take(nz // W, axis=0).T)  # (k, words): compact, cached
     n = np.bincount(f, minlength=F)
