@@ -633,7 +633,6 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
     if netf.size == 0:
         cert["complete"] = True
         return empty, cert
-    nb_parts, inside_parts = [], []
     block = 1 << 15  # facets per block: bounded memory for the per-unit values
     tables = _unit_tables(net)
     forms = signed = None
@@ -647,16 +646,14 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
 
     def cross(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Neighbour (-1: none) and step-inside flags of the network facets ``netf[sel]``."""
+        parts = []
         for f0 in range(0, sel.size, block):
             f = netf[sel[f0:f0 + block]]
             q, a = (torch.from_numpy(np.take(t.numpy(), f, axis=0)) for t in (facet_points, raw.A))
-            nb_b, inside_b = _cross_block(net, domain, raw, numerics, q, a, owner[f], fu[f], forms, tables, signed, index)
-            nb_parts.append(nb_b)
-            inside_parts.append(inside_b)
-        out = (np.concatenate(nb_parts), np.concatenate(inside_parts)) if nb_parts else (np.zeros(0, np.int64), np.zeros(0, np.bool_))
-        nb_parts.clear()
-        inside_parts.clear()
-        return out
+            parts.append(_cross_block(net, domain, raw, numerics, q, a, owner[f], fu[f], forms, tables, signed, index))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.bool_)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     own = owner[netf]
     nb = np.full(netf.size, -1, np.int64)
@@ -680,7 +677,7 @@ def adjacency_by_crossing(net: CPWLNetwork, domain, raw: RawRegions, numerics: N
         single[:-1] &= ks[:-1] != ks[1:]
         want = nb[hit] * N + fu[netf[hit]]  # the neighbour's facet of the same unit
         pos = np.minimum(np.searchsorted(ks, want), max(ks.size - 1, 0))
-        ok = (ks.size > 0) & (ks[pos] == want) & single[pos] if ks.size else np.zeros(want.size, np.bool_)
+        ok = (ks[pos] == want) & single[pos] if ks.size else np.zeros(want.size, np.bool_)
         tgt = rest[order_r[pos[ok]]]
         nb[tgt] = own[hit[ok]]
         todo = rest[nb[rest] < 0]
