@@ -18,6 +18,7 @@ import time
 import types
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,6 +155,22 @@ def seeded_noise(chunk, *, seed, offset):
 def sleep_after_first_chunk(chunk, offset):
     if offset > 0:
         time.sleep(30.0)  # interrupted long before this ends
+    return chunk[:, 0].clone()
+
+
+def started_then_working(chunk, offset, marks, blocking):
+    """Chunk 0 returns; the others mark that they started, then work for 30 s.
+
+    ``blocking``: in one C-level sleep (only a forced cancel stops it), else in Python
+    steps (a plain cancel interrupts them).
+    """
+    if offset > 0:
+        (Path(marks) / f"{offset}").touch()
+        if blocking:
+            time.sleep(30.0)
+        else:
+            for _ in range(3000):
+                time.sleep(0.01)
     return chunk[:, 0].clone()
 
 
@@ -305,46 +322,83 @@ def test_ray_backend_propagates_errors_of_fn(ray_session, monkeypatch):
     def bad(chunk):
         raise ShapeError("bad chunk")
 
-    forced = []
+    cancels = []
     real_cancel = ray_session.cancel
 
     def spy_cancel(ref, **kwargs):
-        forced.append(kwargs.get("force", False))
+        cancels.append(kwargs)
         return real_cancel(ref, **kwargs)
 
     monkeypatch.setattr(ray_session, "cancel", spy_cancel)
     with pytest.raises(ShapeError, match="bad chunk"):
         map_points(bad, INDEXED, backend="ray", chunk_size=4)
-    # the other chunks are finishing: a forced cancel racing their completion crashes
-    # Ray's driver (a RAY_CHECK in its task manager), so a failed map never forces
-    assert not any(forced)
+    # the other chunks are finishing: a cancel racing their completion crashes Ray's
+    # driver (a RAY_CHECK in its task manager), so a failed map cancels nothing
+    assert cancels == []
 
 
-@needs_ray
-@on_one_ray_worker
-def test_ray_interrupt_cancels_outstanding_tasks(ray_session, monkeypatch):
+def _interrupt_when_started(ray_session, monkeypatch, marks: Path, expected: int):
+    """Ctrl-C in the driver's second wait, once ``expected`` chunks are surely running.
+
+    Returns the wait call times and the spied cancels (ref, force). Waiting for the
+    chunks' own marks keeps the interrupt away from a task's dispatch or completion,
+    the moments at which Ray's cancel is racy.
+    """
     real_wait, real_cancel = ray_session.wait, ray_session.cancel
-    calls, cancelled = [], []
+    calls, cancels = [], []
 
     def wait_then_interrupt(refs, **kwargs):
-        calls.append(time.perf_counter())
-        if len(calls) == 2:
+        if len(calls) == 1:
+            deadline = time.monotonic() + 60.0
+            while len(list(marks.iterdir())) < expected and time.monotonic() < deadline:
+                time.sleep(0.05)
+            calls.append(time.perf_counter())
             raise KeyboardInterrupt
+        calls.append(time.perf_counter())
         return real_wait(refs, **kwargs)
 
     def spy_cancel(ref, **kwargs):
-        cancelled.append(ref)
+        cancels.append((ref.hex(), kwargs.get("force", False)))
         return real_cancel(ref, **kwargs)
 
     monkeypatch.setattr(ray_session, "wait", wait_then_interrupt)
     monkeypatch.setattr(ray_session, "cancel", spy_cancel)
+    return calls, cancels
+
+
+@needs_ray
+@on_one_ray_worker
+def test_ray_interrupt_stops_running_python_tasks_without_force(ray_session, monkeypatch, tmp_path):
+    calls, cancels = _interrupt_when_started(ray_session, monkeypatch, tmp_path, expected=2)
     with pytest.warns(RuntimeWarning, match="first 3 of 11 points"):
-        got = map_points(sleep_after_first_chunk, INDEXED, backend="ray", chunk_size=3,
-                         num_workers=2, on_interrupt="return")
+        got = map_points(started_then_working, INDEXED, backend="ray", chunk_size=3,
+                         num_workers=2, on_interrupt="return", marks=str(tmp_path), blocking=False)
     assert got.tolist() == [0.0, 1.0, 2.0]
-    assert len({ref.hex() for ref in cancelled}) == 3  # the three chunks that had not finished
-    assert time.perf_counter() - calls[1] < 15.0  # the sleeping tasks were stopped, not awaited
+    # the three chunks that had not finished (two running, one queued), each cancelled
+    # once and never forced: the plain cancel interrupts Python code
+    assert len({ref for ref, _ in cancels}) == 3 and len(cancels) == 3
+    assert not any(force for _, force in cancels)
+    assert time.perf_counter() - calls[1] < 4.0  # stopped, not awaited (they work 30 s)
+    monkeypatch.undo()
+    assert map_points(index_and_offsets, INDEXED, backend="ray", chunk_size=6)[0].tolist() == list(range(11))
+
+
+@needs_ray
+@on_one_ray_worker
+def test_ray_interrupt_forces_tasks_blocked_in_c(ray_session, monkeypatch, tmp_path):
+    calls, cancels = _interrupt_when_started(ray_session, monkeypatch, tmp_path, expected=2)
+    with pytest.warns(RuntimeWarning, match="first 3 of 11 points"):
+        got = map_points(started_then_working, INDEXED, backend="ray", chunk_size=3,
+                         num_workers=2, on_interrupt="return", marks=str(tmp_path), blocking=True)
+    assert got.tolist() == [0.0, 1.0, 2.0]
+    plain = {ref for ref, force in cancels if not force}
+    forced = {ref for ref, force in cancels if force}
+    # the queued chunk ends on the plain cancel; the two sleeping in C are forced
+    assert len(plain) == 3 and len(forced) == 2 and forced < plain
+    elapsed = time.perf_counter() - calls[1]
+    assert distributed._FORCE_CANCEL_AFTER_S <= elapsed < distributed._FORCE_CANCEL_AFTER_S + 10.0
     # the killed workers are replaced: the session is usable again
+    monkeypatch.undo()
     assert map_points(index_and_offsets, INDEXED, backend="ray", chunk_size=6)[0].tolist() == list(range(11))
 
 

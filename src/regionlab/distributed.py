@@ -51,10 +51,11 @@ DEFAULT_MAX_CHUNKS = 64
 # chunks submitted but not finished, per worker: enough to keep workers busy, few
 # enough that the chunk copies do not pile up in memory
 _IN_FLIGHT_PER_WORKER = 2
-# how long an interrupted or failed Ray map keeps cancelling tasks that have not ended
+# after Ctrl-C, how long Ray tasks get to end on a plain cancel (which interrupts Python
+# code) before those still running (blocked in C code or a sleep) are forced
+_FORCE_CANCEL_AFTER_S = 5.0
+# how long the forced cancels are repeated for tasks that have not ended
 _CANCEL_TIMEOUT_S = 10.0
-# after Ctrl-C, how long Ray tasks get to end on a plain cancel before they are forced
-_FORCE_CANCEL_AFTER_S = 2.0
 
 # whether map_points started (or connected) the running Ray instance itself
 _RAY_STARTED_HERE = False
@@ -402,37 +403,36 @@ def _run_ray(fn, fn_kwargs, accepts_offset, X, bounds, results, bar, num_workers
                 bar.update(1)
     except KeyboardInterrupt:
         refs = list(pending)
-        finished, _ = ray.wait(refs, num_returns=len(refs), timeout=0) if refs else ([], [])
-        _cancel_ray_tasks(ray, refs, force_after=_FORCE_CANCEL_AFTER_S)
+        finished, running = ray.wait(refs, num_returns=len(refs), timeout=0) if refs else ([], [])
+        _cancel_ray_tasks(ray, running)
         for ref in finished:
             try:
                 results[pending[ref]] = ray.get(ref)
             except Exception:  # a failed chunk ends the finished prefix
                 pass
         raise
-    except BaseException:
-        _cancel_ray_tasks(ray, list(pending), force_after=None)
-        raise
+    # any other error (a chunk failed): the chunks in flight (at most twice the workers)
+    # are left to finish and their results dropped, since cancelling a task while it
+    # completes can crash the driver (see _cancel_ray_tasks)
 
 
-def _cancel_ray_tasks(ray, refs: list, *, force_after: float | None) -> None:
-    """Cancel ``refs``: queued tasks are dropped, running ones are interrupted.
+def _cancel_ray_tasks(ray, refs: list) -> None:
+    """Stop the Ray tasks ``refs`` after Ctrl-C: queued ones are dropped, running ones end.
 
-    A plain cancel first, for every task. Forcing kills the task's worker, which is the
-    only way to stop a task that is blocked (sleeping, or in C code), but Ray crashes
-    the driver process (``Check failed: ... Tried to complete task that was not
-    pending``, seen with Ray 2.x) when a forced cancel meets the task's own completion.
-    So only tasks still running ``force_after`` seconds after the plain cancel are
-    forced (repeatedly, since a task being dispatched can escape one cancel), and
-    ``force_after=None`` never forces (a chunk failed: the others are finishing).
+    A plain cancel first, for every task: it drops queued tasks and interrupts running
+    Python code. Only tasks still running ``_FORCE_CANCEL_AFTER_S`` later (blocked in C
+    code or a sleep) are forced, which kills their workers, repeatedly for up to
+    ``_CANCEL_TIMEOUT_S`` since a task being dispatched can escape one cancel. Ray
+    (2.x, still in 2.60) crashes the driver process (``Check failed: ... Tried to
+    complete task that was not pending``) when a cancel meets the task's own
+    completion, so tasks already finished are never cancelled, the force waits for
+    the plain cancel to take effect, and a failed map cancels nothing at all.
     """
     if not refs:
         return
     for ref in refs:
         ray.cancel(ref, force=False)
-    if force_after is None:
-        return
-    _, running = ray.wait(refs, num_returns=len(refs), timeout=force_after)
+    _, running = ray.wait(refs, num_returns=len(refs), timeout=_FORCE_CANCEL_AFTER_S)
     deadline = time.monotonic() + _CANCEL_TIMEOUT_S
     while running:
         for ref in running:
@@ -510,8 +510,10 @@ def map_points(
         when Ray is not initialised yet; only for ``backend="ray"``.
     on_interrupt : {"raise", "return"}
         On ``KeyboardInterrupt`` (Ctrl-C) the chunks not started are cancelled and the
-        running ones are stopped (worker processes are terminated; Ray tasks are
-        cancelled with ``force=True``, which ends the Ray workers running them). ``"raise"`` then re-raises the ``KeyboardInterrupt``. ``"return"``
+        running ones are stopped (worker processes are terminated; Ray tasks get a
+        plain ``ray.cancel``, which interrupts Python code, and those still running
+        5 s later are cancelled with ``force=True``, which ends the Ray workers
+        running them). ``"raise"`` then re-raises the ``KeyboardInterrupt``. ``"return"``
         returns the joined results of the finished prefix of chunks, i.e. of the points
         ``X[:n]`` for the largest ``n`` such that every chunk before ``n`` finished, with
         a ``RuntimeWarning`` that gives ``n``; it still raises when no chunk finished.
@@ -546,9 +548,11 @@ def map_points(
 
     Notes
     -----
-    Errors raised by ``fn`` in a chunk are re-raised here after the remaining chunks
-    are cancelled (from Ray, as Ray's task error, which is also an instance of the
-    original exception class).
+    Errors raised by ``fn`` in a chunk are re-raised here. The other chunks are
+    cancelled (``"process"``) or, with Ray, the chunks already in flight (at most twice
+    the workers) are left to finish and their results dropped: Ray can crash the
+    driver when a task is cancelled while it completes. Ray re-raises the error as its
+    task error, which is also an instance of the original exception class.
 
     Examples
     --------
