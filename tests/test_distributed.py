@@ -337,12 +337,13 @@ def test_ray_backend_propagates_errors_of_fn(ray_session, monkeypatch):
     assert cancels == []
 
 
-def _interrupt_when_started(ray_session, monkeypatch, marks: Path, expected: int):
-    """Ctrl-C in the driver's second wait, once ``expected`` chunks are surely running.
+def _interrupted_ray_map(ray_session, monkeypatch, marks: Path, *, blocking: bool):
+    """Ctrl-C in the driver's second wait, once two chunks are surely running.
 
-    Returns the wait call times and the spied cancels (ref, force). Waiting for the
-    chunks' own marks keeps the interrupt away from a task's dispatch or completion,
-    the moments at which Ray's cancel is racy.
+    Checks the returned prefix and that the session is usable after; returns the
+    seconds from the interrupt to the return and the spied cancels (ref, force).
+    Waiting for the chunks' own marks keeps the interrupt away from a task's dispatch
+    or completion, the moments at which Ray's cancel is racy.
     """
     real_wait, real_cancel = ray_session.wait, ray_session.cancel
     calls, cancels = [], []
@@ -350,7 +351,7 @@ def _interrupt_when_started(ray_session, monkeypatch, marks: Path, expected: int
     def wait_then_interrupt(refs, **kwargs):
         if len(calls) == 1:
             deadline = time.monotonic() + 60.0
-            while len(list(marks.iterdir())) < expected and time.monotonic() < deadline:
+            while len(list(marks.iterdir())) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
             calls.append(time.perf_counter())
             raise KeyboardInterrupt
@@ -363,43 +364,37 @@ def _interrupt_when_started(ray_session, monkeypatch, marks: Path, expected: int
 
     monkeypatch.setattr(ray_session, "wait", wait_then_interrupt)
     monkeypatch.setattr(ray_session, "cancel", spy_cancel)
-    return calls, cancels
+    with pytest.warns(RuntimeWarning, match="first 3 of 11 points"):
+        got = map_points(started_then_working, INDEXED, backend="ray", chunk_size=3,
+                         num_workers=2, on_interrupt="return", marks=str(marks), blocking=blocking)
+    elapsed = time.perf_counter() - calls[1]
+    assert got.tolist() == [0.0, 1.0, 2.0]
+    monkeypatch.undo()
+    # killed workers are replaced: the session is usable again
+    assert map_points(index_and_offsets, INDEXED, backend="ray", chunk_size=6)[0].tolist() == list(range(11))
+    return elapsed, cancels
 
 
 @needs_ray
 @on_one_ray_worker
 def test_ray_interrupt_stops_running_python_tasks_without_force(ray_session, monkeypatch, tmp_path):
-    calls, cancels = _interrupt_when_started(ray_session, monkeypatch, tmp_path, expected=2)
-    with pytest.warns(RuntimeWarning, match="first 3 of 11 points"):
-        got = map_points(started_then_working, INDEXED, backend="ray", chunk_size=3,
-                         num_workers=2, on_interrupt="return", marks=str(tmp_path), blocking=False)
-    assert got.tolist() == [0.0, 1.0, 2.0]
+    elapsed, cancels = _interrupted_ray_map(ray_session, monkeypatch, tmp_path, blocking=False)
     # the three chunks that had not finished (two running, one queued), each cancelled
     # once and never forced: the plain cancel interrupts Python code
     assert len({ref for ref, _ in cancels}) == 3 and len(cancels) == 3
     assert not any(force for _, force in cancels)
-    assert time.perf_counter() - calls[1] < 4.0  # stopped, not awaited (they work 30 s)
-    monkeypatch.undo()
-    assert map_points(index_and_offsets, INDEXED, backend="ray", chunk_size=6)[0].tolist() == list(range(11))
+    assert elapsed < 4.0  # stopped, not awaited (they work 30 s)
 
 
 @needs_ray
 @on_one_ray_worker
 def test_ray_interrupt_forces_tasks_blocked_in_c(ray_session, monkeypatch, tmp_path):
-    calls, cancels = _interrupt_when_started(ray_session, monkeypatch, tmp_path, expected=2)
-    with pytest.warns(RuntimeWarning, match="first 3 of 11 points"):
-        got = map_points(started_then_working, INDEXED, backend="ray", chunk_size=3,
-                         num_workers=2, on_interrupt="return", marks=str(tmp_path), blocking=True)
-    assert got.tolist() == [0.0, 1.0, 2.0]
+    elapsed, cancels = _interrupted_ray_map(ray_session, monkeypatch, tmp_path, blocking=True)
     plain = {ref for ref, force in cancels if not force}
     forced = {ref for ref, force in cancels if force}
     # the queued chunk ends on the plain cancel; the two sleeping in C are forced
     assert len(plain) == 3 and len(forced) == 2 and forced < plain
-    elapsed = time.perf_counter() - calls[1]
     assert distributed._FORCE_CANCEL_AFTER_S <= elapsed < distributed._FORCE_CANCEL_AFTER_S + 10.0
-    # the killed workers are replaced: the session is usable again
-    monkeypatch.undo()
-    assert map_points(index_and_offsets, INDEXED, backend="ray", chunk_size=6)[0].tolist() == list(range(11))
 
 
 # ------------------------------------------------------------- ray without ray
