@@ -30,7 +30,8 @@ from regionlab.errors import (
     RegionLimitExceeded,
     ShapeError,
 )
-from regionlab.ir import CPWLNetwork, Dense, MaxOp, PiecewiseLinear
+from regionlab.ir import CPWLNetwork, Dense, MaxOp, Node, PiecewiseLinear, Reshape, Sum
+from regionlab.ir.network import choice_at
 from regionlab.local import (
     LocalCounts,
     SwitchingDistances,
@@ -102,7 +103,7 @@ def signed_area(poly: np.ndarray) -> float:
 
 
 @settings(max_examples=25)
-@given(st.integers(0, 10_000), st.sampled_from([2, 3, 7, 60]), st.sampled_from(["linf", "l1"]),
+@given(st.integers(0, 10_000), st.sampled_from([2, 3, 7, 60, 300]), st.sampled_from(["linf", "l1"]),
        st.sampled_from(["orthonormal", "generic", "degenerate"]))
 def test_slice_polygon_matches_the_ball_on_a_polar_grid(seed, n, norm, kind):
     g = gen(seed)
@@ -111,12 +112,12 @@ def test_slice_polygon_matches_the_ball_on_a_polar_grid(seed, n, norm, kind):
         u, v = q[:, 0], q[:, 1]
     else:
         u, v = torch.randn(n, generator=g, dtype=DT), torch.randn(n, generator=g, dtype=DT)
-    if kind == "degenerate" and n >= 3:
-        # duplicate and opposite rows (parallel constraint lines) and a zero row
+    if kind == "degenerate" and n >= 5:
+        # duplicate and opposite rows (parallel constraint lines) and a zero row; row 4
+        # keeps the slice 2-D (with n = 3 all rows would be parallel: a DomainError)
         u[1], v[1] = u[0], v[0]
         u[2], v[2] = -2.0 * u[0], -2.0 * v[0]
-        if n > 3:
-            u[3] = v[3] = 0.0
+        u[3] = v[3] = 0.0
     r = float(torch.rand(1, generator=g)) * 2 + 0.1
     poly = ball_slice_polygon(u, v, r, norm).numpy()
     assert poly.shape[1] == 2 and poly.shape[0] >= 4
@@ -131,6 +132,25 @@ def test_slice_polygon_matches_the_ball_on_a_polar_grid(seed, n, norm, kind):
     vals = poly @ M.T
     on = np.abs(vals).max(1) if norm == "linf" else np.abs(vals).sum(1)
     np.testing.assert_allclose(on, r, rtol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "integer", "signs"])
+def test_hull_prefilter_changes_no_slice_polygon(kind, monkeypatch):
+    # slices of 784-D balls: 1568 hull points, through the extreme-point filter and without
+    rng = np.random.default_rng(5)
+    cases = []
+    for _ in range(6):
+        if kind == "gaussian":
+            u, v = rng.normal(size=784), rng.normal(size=784)
+        elif kind == "integer":  # many duplicate and collinear points
+            u, v = rng.integers(-3, 4, size=784).astype(float), rng.integers(-3, 4, size=784).astype(float)
+        else:
+            u, v = rng.choice([-1.0, 1.0], size=784), rng.choice([-1.0, 1.0], size=784)
+        cases += [(u, v, norm) for norm in ("linf", "l1")]
+    filtered = [local_mod._slice_polygon(u, v, 0.01, norm) for u, v, norm in cases]
+    monkeypatch.setattr(local_mod, "_HULL_FILTER_DIRECTIONS", 10**9)  # never filters
+    for (u, v, norm), got in zip(cases, filtered, strict=True):
+        np.testing.assert_array_equal(got, local_mod._slice_polygon(u, v, 0.01, norm))
 
 
 def test_slice_polygon_closed_forms():
@@ -586,11 +606,15 @@ def pattern_line_search(net, x, foot, num=200):
     return net.patterns(pts)
 
 
-@pytest.mark.parametrize("kind", ["relu", "hardtanh", "maxout", "duplicates"])
+@pytest.mark.parametrize("kind", ["relu", "hardtanh", "maxout", "duplicates", "narrow_first_layer"])
 def test_switching_distances_against_a_line_search(kind):
     g = gen(21)
     if kind == "maxout":
         net = maxout_net(3, 4, 3, g, depth=2)
+    elif kind == "narrow_first_layer":
+        # 6 inputs read through 3 numbers: the forms run in 3 orthonormal coordinates
+        net = mlp_net([3, 5, 4], g, d=6)
+        assert local_mod._input_chain_basis(net, torch.zeros(1, 6, dtype=DT)) is not None
     elif kind == "duplicates":
         net = local_mod._network_and_points(zoo.duplicate_neurons(), torch.zeros(1, 2, dtype=DT))[0]
     else:
@@ -718,6 +742,80 @@ def test_high_dimensional_inputs_and_chunking(monkeypatch):
     assert torch.allclose(sd1.distances, sd.distances, rtol=1e-12) and torch.equal(sd1.foot_in_region, sd.foot_in_region)
     res = local_region_counts(net, X, 0.01, method="complexity")
     assert res.num_directions == 16 and res.per_layer.shape == (3, 2)
+
+
+def _narrow_zoo():
+    """Networks whose input is read through fewer numbers than it has (and one that is not)."""
+    g = gen(33)
+    W = torch.randn(4, 9, generator=g, dtype=DT)
+    rank_deficient = W.clone()
+    rank_deficient[3] = rank_deficient[1]  # a duplicate unit: the input map has rank 3
+    second = dense(5, 4, g)
+    second.weight[0] = torch.tensor([0.0, 1.0, 0.0, -1.0], dtype=DT)  # cancels the duplicate: zero gradient
+    return {
+        "relu-hardtanh": mlp_net([4, 5], g, d=9),
+        "maxout": maxout_net(7, 2, 3, g, depth=2),
+        "flatten-mix": CPWLNetwork.sequential((1, 3, 3), [
+            Reshape((9,)), Dense(W, torch.randn(4, generator=g, dtype=DT)), PiecewiseLinear.leaky_relu(0.1),
+            dense(6, 4, g), PiecewiseLinear.hardtanh(), dense(2, 6, g)]),
+        "rank-deficient": CPWLNetwork.sequential((9,), [Dense(rank_deficient), PiecewiseLinear.relu(), second,
+                                                         PiecewiseLinear.relu()]),
+    }
+
+
+@pytest.mark.parametrize("name", ["relu-hardtanh", "maxout", "flatten-mix", "rank-deficient"])
+def test_reduced_input_coordinates_match_full_forms_and_autograd(name, monkeypatch):
+    net = _narrow_zoo()[name]
+    n = net.input_dim
+    X = torch.randn(7, n, generator=gen(34), dtype=DT)
+    X[0] = 0.0
+    reduced = local_mod._input_chain_basis(net, X)
+    assert (reduced is None) == (name == "rank-deficient")
+    sd = switching_distances(net, X.reshape(7, *net.input_shape), keep_gradients=True)
+    monkeypatch.setattr(local_mod, "_input_chain_basis", lambda net, pts: None)
+    full = switching_distances(net, X.reshape(7, *net.input_shape), keep_gradients=True)
+    for field in ("values", "levels", "gradient_l1", "gradient_l2", "distances", "distances_linf", "gradients"):
+        a, b = getattr(sd, field), getattr(full, field)
+        assert torch.equal(torch.isfinite(a), torch.isfinite(b)), field
+        fin = torch.isfinite(a)
+        assert torch.allclose(a[fin], b[fin], rtol=1e-10, atol=1e-12), field
+    assert torch.equal(sd.foot_in_region, full.foot_in_region)
+    # the univariate units' gradients are their pre-activations' gradients (autograd)
+    for i in range(3):
+        pre, jac = autograd_preactivations(net, X[i])
+        for node, off, w, J in zip(net.nonlinear_nodes, net.unit_offsets, net.layer_widths(), jac, strict=True):
+            if net.nodes[node].op.kind == "univariate":
+                assert torch.allclose(sd.gradients[i, off:off + w], J.reshape(w, n), rtol=1e-10, atol=1e-12)
+    if name == "rank-deficient":
+        # a unit whose weights cancel the duplicate has a zero gradient: it never switches
+        assert bool(torch.isinf(sd.distances[:, 4]).all()) and not bool(sd.foot_in_region[:, 4].any())
+
+
+def test_input_chain_and_propagation_from_inside_it():
+    g = gen(35)
+    net = _narrow_zoo()["flatten-mix"]
+    assert net.input_chain() == 2  # the reshape and the first Dense
+    x = torch.randn(3, 1, 3, 3, generator=g, dtype=DT)
+    forms = torch.cat([x.reshape(3, 1, 9), torch.eye(9, dtype=DT).expand(3, 9, 9)], 1).reshape(3, 10, 1, 3, 3)
+
+    def select(i, node, z):
+        return choice_at(node.op, z[:, 0])
+
+    whole = net.propagate_forms(forms, select)
+    mid = net.propagate_forms(forms, None, stop=2)
+    assert torch.allclose(mid[:, 0], net.nodes[2].op(net.nodes[1].op(x.reshape(3, 9))), rtol=1e-14, atol=1e-14)
+    assert torch.allclose(net.propagate_forms(mid, select, start=2), whole, rtol=1e-13, atol=1e-13)
+    with pytest.raises(InvalidParameterError, match="input chain"):
+        net.propagate_forms(mid, select, start=3)
+    # the input read twice (a residual add), or first by a nonlinear node: no chain
+    model = zoo.small_resnet(in_channels=1, width=2)
+    resnet = local_mod._network_and_points(model, zoo.example_input((1, 6, 6)))[0]
+    assert all(resnet.nodes[i].op.kind == "linear" for i in range(1, resnet.input_chain() + 1))
+    assert CPWLNetwork.sequential((2,), [PiecewiseLinear.relu(), dense(1, 2, g)]).input_chain() == 0
+    skip = CPWLNetwork(
+        [Node(None, (), (2,), "x"), Node(Dense(torch.eye(2, dtype=DT)), (0,), (2,), "a"),
+         Node(PiecewiseLinear.relu(), (1,), (2,), "r"), Node(Sum((1.0, 1.0)), (2, 0), (2,), "s")])
+    assert skip.input_chain() == 0
 
 
 def _flatten():

@@ -64,6 +64,8 @@ _BALL_NORMS = ("linf", "l1")
 _CHUNK_ELEMENTS = 1 << 24
 # relative tolerance that drops (nearly) collinear points from a 2-D convex hull
 _HULL_RTOL = 1e-12
+# directions of the extreme points that pre-filter a large hull's points
+_HULL_FILTER_DIRECTIONS = 32
 # largest number of sign-vector classes sampled without repetition (n <= 13)
 _MAX_DISTINCT_SIGN_CLASSES = 4096
 
@@ -430,6 +432,8 @@ def _convex_hull(points: np.ndarray) -> np.ndarray:
         return pts
     scale = float(np.abs(pts).max())
     tol = _HULL_RTOL * scale * scale
+    if len(pts) > 4 * _HULL_FILTER_DIRECTIONS:
+        pts = _drop_deep_interior(pts, 16 * tol)
 
     def chain(seq):
         out: list[np.ndarray] = []
@@ -445,6 +449,26 @@ def _convex_hull(points: np.ndarray) -> np.ndarray:
 
     lower, upper = chain(pts), chain(pts[::-1])
     return np.array(lower[:-1] + upper[:-1])
+
+
+def _drop_deep_interior(pts: np.ndarray, margin: float) -> np.ndarray:
+    """``pts`` without the points deep inside the polygon of their extreme points (Akl-Toussaint).
+
+    The points extreme in ``_HULL_FILTER_DIRECTIONS`` directions are hull vertices, in
+    counter-clockwise order; a point more than ``margin`` (a cross product, as the hull's
+    tolerance) inside every edge of their polygon is inside the hull and cannot be a
+    vertex of it. Only the survivors go through the sequential hull scan, which matters
+    for slices of high-dimensional balls: ``2 n`` points, a hull of a few dozen.
+    """
+    angles = np.linspace(0.0, 2 * np.pi, _HULL_FILTER_DIRECTIONS, endpoint=False)
+    extreme = np.argmax(pts @ np.stack([np.cos(angles), np.sin(angles)]), axis=0)
+    extreme = extreme[extreme != np.roll(extreme, 1)]  # consecutive repeats (and the wrap-around)
+    if len(extreme) < 3:
+        return pts
+    V = pts[extreme]
+    E = np.roll(V, -1, axis=0) - V
+    cross = E[:, 0] * (pts[:, 1:2] - V[:, 1]) - E[:, 1] * (pts[:, 0:1] - V[:, 0])  # (N, K)
+    return pts[~(cross > margin).all(1)]
 
 
 def ball_slice_polygon(u, v, radius: float, norm: str = "linf") -> Tensor:
@@ -1249,12 +1273,14 @@ def switching_distances(model, X, *, numerics: Numerics | None = None, keep_grad
     # constraint rows of a region: two per univariate unit, one per other argument of a max unit
     rows = sum(2 * net.nodes[i].size if net.nodes[i].op.kind == "univariate" else
                net.nodes[i].size * net.nodes[i].op.group_size for i in layers)
-    per_point = (1 + n) * (sum(node.size for node in net.nodes) + rows + 2 * U) + 3 * rows * max(U, 1)
-    chunk = max(1, _CHUNK_ELEMENTS // per_point)
-    parts = []
     with exact_mode(numerics), torch.no_grad():
+        chain = _input_chain_basis(net, pts)
+        k = n if chain is None else chain[2].shape[0]
+        per_point = (1 + k) * (sum(node.size for node in net.nodes) + rows + 2 * U) + 3 * rows * max(U, 1) + n * rows
+        chunk = max(1, _CHUNK_ELEMENTS // per_point)
+        parts = []
         for start in range(0, B, chunk):
-            parts.append(_switching_chunk(net, pts[start:start + chunk], numerics.atol, keep_gradients))
+            parts.append(_switching_chunk(net, pts[start:start + chunk], numerics.atol, keep_gradients, chain))
     joined = {name: torch.cat([part[name] for part in parts], 0) for name in parts[0]}
     return SwitchingDistances(
         **joined, unit_layer=unit_layer, layer_names=names,
@@ -1285,11 +1311,35 @@ def _safe_div(num: Tensor, den: Tensor, ok: Tensor) -> Tensor:
     return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), torch.full_like(num, float("inf")))
 
 
-def _switching_chunk(net: CPWLNetwork, x: Tensor, atol: float, keep_gradients: bool):
+def _input_chain_basis(net: CPWLNetwork, pts: Tensor):
+    """Coordinates of the input space that the network reads, when there are fewer of them.
+
+    When the input reaches the rest of the network only through an affine map
+    ``y = J x + c`` onto ``m < n`` numbers (:meth:`~regionlab.ir.CPWLNetwork.input_chain`,
+    e.g. a first ``nn.Linear`` of an MNIST MLP), every gradient ``dz/dx`` lies in the row
+    space of ``J``. With ``J^T = Q R`` (``Q`` orthonormal ``(n, m)``), forms in the
+    coordinates ``s`` of ``x = x0 + Q s`` have the same dot products and l2 norms as in
+    ``x``, and ``m`` columns instead of ``n``; ``Q`` maps them back for l1 norms.
+    Returns ``(p, Q, R)``, or ``None`` (no such chain, or ``J`` numerically rank
+    deficient: there a gradient that is exactly zero in ``x`` need not be in ``s``).
+    """
+    p = net.input_chain()
+    if p == 0 or net.nodes[p].size >= pts.shape[1]:
+        return None
+    n, dt, dev = pts.shape[1], pts.dtype, pts.device
+    eye = torch.eye(n, dtype=dt, device=dev).unsqueeze(0)
+    forms = torch.cat([torch.zeros(1, 1, n, dtype=dt, device=dev), eye], 1).reshape(1, 1 + n, *net.input_shape)
+    jac_t = net.propagate_forms(forms, None, stop=p).reshape(1 + n, -1)[1:]  # (n, m) = J^T
+    Q, R = torch.linalg.qr(jac_t)
+    diag = R.diagonal().abs()
+    if not bool(torch.isfinite(R).all()) or bool((diag <= 1e3 * torch.finfo(dt).eps * diag.max().clamp_min(1e-300)).any()):
+        return None
+    return p, Q, R
+
+
+def _switching_chunk(net: CPWLNetwork, x: Tensor, atol: float, keep_gradients: bool, chain=None):
     M, n = x.shape
     dev, dt = x.device, x.dtype
-    eye = torch.eye(n, dtype=dt, device=dev).unsqueeze(0).expand(M, n, n)
-    forms = torch.cat([x.unsqueeze(1), eye], 1).reshape(M, 1 + n, *net.input_shape)
     recorded: list[tuple] = []
 
     def select(i, node, z):
@@ -1297,9 +1347,24 @@ def _switching_chunk(net: CPWLNetwork, x: Tensor, atol: float, keep_gradients: b
         recorded.append((node.op, z, choice))
         return choice
 
-    net.propagate_forms(forms, select)
+    if chain is None:
+        eye = torch.eye(n, dtype=dt, device=dev).unsqueeze(0).expand(M, n, n)
+        forms = torch.cat([x.unsqueeze(1), eye], 1).reshape(M, 1 + n, *net.input_shape)
+        net.propagate_forms(forms, select)
 
-    per_node = [(_univariate_surfaces if op.kind == "univariate" else _max_surfaces)(op, z, choice)
+        def to_input(G):
+            return G
+    else:
+        p, Q, R = chain
+        y = net.propagate_forms(x.reshape(M, 1, *net.input_shape), None, stop=p).reshape(M, 1, -1)
+        # d y / d s_j = (J Q)[:, j] = R[j]: the same for every point
+        forms = torch.cat([y, R.unsqueeze(0).expand(M, *R.shape)], 1).reshape(M, 1 + R.shape[0], *net.nodes[p].shape)
+        net.propagate_forms(forms, select, start=p)
+
+        def to_input(G):  # (M, m, ...) in s -> (M, n, ...) in x
+            return torch.tensordot(Q, G, dims=([1], [1])).movedim(0, 1)
+
+    per_node = [(_univariate_surfaces if op.kind == "univariate" else _max_surfaces)(op, z, choice, to_input)
                 for op, z, choice in recorded]
 
     def joined(name: str, dim: int = 1) -> Tensor:
@@ -1327,17 +1392,21 @@ def _switching_chunk(net: CPWLNetwork, x: Tensor, atol: float, keep_gradients: b
     out = {name: joined(name).to(device="cpu", dtype=torch.float64) for name in _RESULT_FIELDS}
     out["foot_in_region"] = (ok & has_foot).cpu()
     if keep_gradients:
-        out["gradients"] = joined("gradient", 2).transpose(1, 2).to(device="cpu", dtype=torch.float64).contiguous()
+        out["gradients"] = to_input(joined("gradient", 2)).transpose(1, 2).to(device="cpu", dtype=torch.float64).contiguous()
     return out
 
 
-def _univariate_surfaces(op, z: Tensor, piece: Tensor):
-    """Nearest level of each unit's current piece, and the piece's constraint rows."""
+def _univariate_surfaces(op, z: Tensor, piece: Tensor, to_input):
+    """Nearest level of each unit's current piece, and the piece's constraint rows.
+
+    ``z`` holds forms in orthonormal coordinates of the input (see
+    ``_input_chain_basis``); ``to_input`` maps gradients to the input's own, for l1 norms.
+    """
     M, _, U = z.shape
     bp, _, _ = op.unit_tables(U)  # (U, K)
     K = bp.shape[1]
-    z0, G = z[:, 0], z[:, 1:]  # (M, U), (M, n, U)
-    g1, g2 = G.abs().sum(1), G.norm(dim=1)
+    z0, G = z[:, 0], z[:, 1:]  # (M, U), (M, k, U)
+    g1, g2 = to_input(G).abs().sum(1), G.norm(dim=1)
     if K == 0:
         inf = torch.full_like(z0, float("inf"))
         nan = torch.full_like(z0, float("nan"))
@@ -1361,8 +1430,11 @@ def _univariate_surfaces(op, z: Tensor, piece: Tensor):
     return _NodeSurfaces(z0, level, g1, g2, dist, dist_inf, gap, G, G, rows)
 
 
-def _max_surfaces(op, z: Tensor, arg: Tensor):
-    """Nearest tie of each max unit's current argument with another argument, and the ties as constraint rows."""
+def _max_surfaces(op, z: Tensor, arg: Tensor, to_input):
+    """Nearest tie of each max unit's current argument with another argument, and the ties as constraint rows.
+
+    Coordinates as in ``_univariate_surfaces``.
+    """
     M, cols, _ = z.shape
     index = op.index  # (U, k)
     U, k = index.shape
@@ -1370,7 +1442,7 @@ def _max_surfaces(op, z: Tensor, arg: Tensor):
     win = vals.gather(3, arg.reshape(M, 1, U, 1).expand(M, cols, U, 1))  # (M, 1 + n, U, 1)
     diff = win - vals  # c_j = z_a - z_j >= 0 inside the region
     c, Gd = diff[:, 0], diff[:, 1:]  # (M, U, k), (M, n, U, k)
-    l1, l2 = Gd.abs().sum(1), Gd.norm(dim=1)
+    l1, l2 = to_input(Gd).abs().sum(1), Gd.norm(dim=1)
     is_row = (index >= 0).unsqueeze(0) & (torch.arange(k, device=z.device).reshape(1, 1, k) != arg.unsqueeze(2))
     d2 = _safe_div(c, l2, is_row & (l2 > 0))
     dinf = _safe_div(c, l1, is_row & (l1 > 0)).amin(2)

@@ -372,7 +372,31 @@ class CPWLNetwork:
             return torch.zeros((x.shape[0], 0), dtype=torch.int16, device=x.device)
         return torch.cat(parts, dim=1)
 
-    def propagate_forms(self, forms: Tensor, select) -> Tensor:
+    def input_chain(self) -> int:
+        """The last node of the chain of linear nodes through which alone the input is read.
+
+        The largest ``p`` such that nodes ``1..p`` are linear, each reads only the node
+        before it, and no node after ``p`` reads any node before ``p``: every later value
+        depends on the input only through node ``p``, an affine map of the input that is
+        the same for every point. 0 when node 1 is not such a node.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import Dense, PiecewiseLinear
+        >>> W = torch.ones(2, 3, dtype=torch.float64)
+        >>> CPWLNetwork.sequential((3,), [Dense(W), PiecewiseLinear.relu()]).input_chain()
+        1
+        """
+        p = 0
+        for i in range(1, self._output + 1):
+            node = self._nodes[i]
+            if node.op.kind != "linear" or node.inputs != (i - 1,) or self._last_use[i - 1] != i:
+                break
+            p = i
+        return p
+
+    def propagate_forms(self, forms: Tensor, select, *, start: int = 0, stop: int | None = None) -> Tensor:
         """Push affine forms through the network with frozen activation choices.
 
         ``forms`` has shape ``(M, 1 + k, *input_shape)``: column 0 is the constant part,
@@ -380,6 +404,11 @@ class CPWLNetwork:
         receives the forms ``(M, 1 + k, U)`` of nonlinear node ``i``'s flattened input and
         returns the frozen choice per unit ``(M, U)`` (piece index, or argument index for
         max nodes). Returns the output forms ``(M, 1 + k, *output_shape)``.
+
+        ``start`` (at most :meth:`input_chain`) makes ``forms`` those of node ``start``'s
+        output, from which the rest of the network is run; ``stop`` returns the forms of
+        node ``stop`` instead of the output's (with ``stop <= input_chain()``, ``select``
+        is never called).
 
         Examples
         --------
@@ -391,8 +420,15 @@ class CPWLNetwork:
         tensor([0., 1.], dtype=torch.float64)
         """
         M, cols = forms.shape[0], forms.shape[1]
-        values: dict[int, Tensor] = {0: forms}
-        for i, n in enumerate(self._nodes[1:], start=1):
+        stop = self._output if stop is None else stop
+        if start and start > self.input_chain():
+            raise InvalidParameterError(
+                f"propagate_forms: start={start} is past the input chain (node {self.input_chain()}); "
+                "later nodes read earlier values.")
+        if stop == start:
+            return forms
+        values: dict[int, Tensor] = {start: forms}
+        for i, n in enumerate(self._nodes[start + 1:stop + 1], start=start + 1):
             args = [values[j] for j in n.inputs]
             op = n.op
             if op.kind == "linear":
@@ -407,12 +443,12 @@ class CPWLNetwork:
                 choice = select(i, n, z).long()
                 out = apply_frozen(op, z, choice).reshape(M, cols, *n.shape)
             values[i] = out
+            if i == stop:
+                return out
             for j in n.inputs:
                 if self._last_use[j] <= i:
                     del values[j]
-            if i == self._output:
-                return out
-        return values[self._output]
+        return values[stop]
 
     def local_affine_map(self, x) -> tuple[Tensor, Tensor]:
         """The affine map ``f(y) = A y + c`` of the activation region containing each point.
