@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/partition_2d.py
 	$(PY) benchmarks/partition_1d.py
 	$(PY) benchmarks/partition_nd.py
+	$(PY) benchmarks/local_counts.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
