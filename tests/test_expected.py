@@ -218,9 +218,10 @@ def _autograd_preactivation_gradients(model, X, feeds):
 
 
 @pytest.mark.parametrize("act", ["relu", "leaky", "hardtanh"])
-def test_c_grad_matches_autograd(act):
-    model = mlp(3, 12, act=act, n0=3, seed=4, init="he")
-    X = torch.rand(40, 3, generator=torch.Generator().manual_seed(5), dtype=F64) * 2 - 1
+@pytest.mark.parametrize("n0", [3, 20])  # 20 inputs read through 12 numbers: forms in 12 coordinates
+def test_c_grad_matches_autograd(act, n0):
+    model = mlp(3, 12, act=act, n0=n0, seed=4, init="he")
+    X = torch.rand(40, n0, generator=torch.Generator().manual_seed(5), dtype=F64) * 2 - 1
     c = estimate_constants(model, X)
     feeds = [m for m in model if isinstance(m, torch.nn.Linear)]
     J = _autograd_preactivation_gradients(model, X, feeds)
@@ -228,9 +229,9 @@ def test_c_grad_matches_autograd(act):
     assert c.num_points == 40
     assert c.c_grad == pytest.approx(float(norms.mean()), rel=1e-10)
     assert c.c_grad_max == pytest.approx(float(norms.mean(1).max()), rel=1e-10)
-    assert c.c_grad_directional == pytest.approx(isotropic_factor(3) * float(norms.mean()), rel=1e-10)
+    assert c.c_grad_directional == pytest.approx(isotropic_factor(n0) * float(norms.mean()), rel=1e-10)
     # along given directions: the exact |J d|
-    D = torch.randn(40, 3, generator=torch.Generator().manual_seed(6), dtype=F64)
+    D = torch.randn(40, n0, generator=torch.Generator().manual_seed(6), dtype=F64)
     cd = estimate_constants(model, X, directions=D)
     along = torch.stack([(j @ dd).abs() for j, dd in zip(J, D, strict=True)])  # (P, U)
     assert cd.c_grad_directional == pytest.approx(float(along.mean()), rel=1e-10)
@@ -242,12 +243,13 @@ def test_c_grad_matches_autograd(act):
         assert layer.grad_norm_max == pytest.approx(float(blk.mean(1).max()), rel=1e-10)
         K = 2 if act == "hardtanh" else 1
         assert layer.breakpoints == K
-        assert layer.gradient_mass == pytest.approx(K * isotropic_factor(3) * float(blk.sum(1).mean()), rel=1e-10)
+        assert layer.gradient_mass == pytest.approx(K * isotropic_factor(n0) * float(blk.sum(1).mean()), rel=1e-10)
 
 
-def test_c_grad_of_maxout_arguments_matches_autograd():
-    model = zoo.maxout_mlp((2, 5, 4, 1), pieces=3, seed=1)
-    X = torch.rand(25, 2, generator=torch.Generator().manual_seed(6), dtype=F64) * 2 - 1
+@pytest.mark.parametrize("n0", [2, 20])  # 20 inputs read through 15 maxout arguments
+def test_c_grad_of_maxout_arguments_matches_autograd(n0):
+    model = zoo.maxout_mlp((n0, 5, 4, 1), pieces=3, seed=1)
+    X = torch.rand(25, n0, generator=torch.Generator().manual_seed(6), dtype=F64) * 2 - 1
     c = estimate_constants(model, X)
     feeds = list(model.layers)  # the Linear layers whose outputs are the maxout arguments
     J = _autograd_preactivation_gradients(model, X, feeds)
@@ -257,7 +259,16 @@ def test_c_grad_of_maxout_arguments_matches_autograd():
     assert c.c_grad == pytest.approx(float(norms.mean()), rel=1e-10)
     # (k - 1) * sum over the k arguments of E|dz/dt|
     first = norms[:, :15]
-    assert c.layers[0].gradient_mass == pytest.approx(2 * isotropic_factor(2) * float(first.sum(1).mean()), rel=1e-10)
+    assert c.layers[0].gradient_mass == pytest.approx(2 * isotropic_factor(n0) * float(first.sum(1).mean()), rel=1e-10)
+    # along given directions: the same with the input's own coordinates (no basis)
+    D = torch.randn(25, n0, generator=torch.Generator().manual_seed(7), dtype=F64)
+    cd = estimate_constants(model, X, directions=D)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(CPWLNetwork, "input_basis", lambda self, dtype=None, device=None: None)
+        plain = estimate_constants(model, X, directions=D)
+    for a, b in zip(cd.layers, plain.layers, strict=True):
+        for field in ("grad_norm_mean", "directional_mean", "gradient_mass", "crossing_density", "gradient_mass_norm"):
+            assert getattr(a, field) == pytest.approx(getattr(b, field), rel=1e-10, abs=1e-14), field
 
 
 def test_general_networks_residual_and_conv():

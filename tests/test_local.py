@@ -614,7 +614,7 @@ def test_switching_distances_against_a_line_search(kind):
     elif kind == "narrow_first_layer":
         # 6 inputs read through 3 numbers: the forms run in 3 orthonormal coordinates
         net = mlp_net([3, 5, 4], g, d=6)
-        assert local_mod._input_chain_basis(net, torch.zeros(1, 6, dtype=DT)) is not None
+        assert net.input_basis() is not None
     elif kind == "duplicates":
         net = local_mod._network_and_points(zoo.duplicate_neurons(), torch.zeros(1, 2, dtype=DT))[0]
     else:
@@ -769,10 +769,10 @@ def test_reduced_input_coordinates_match_full_forms_and_autograd(name, monkeypat
     n = net.input_dim
     X = torch.randn(7, n, generator=gen(34), dtype=DT)
     X[0] = 0.0
-    reduced = local_mod._input_chain_basis(net, X)
+    reduced = net.input_basis()
     assert (reduced is None) == (name == "rank-deficient")
     sd = switching_distances(net, X.reshape(7, *net.input_shape), keep_gradients=True)
-    monkeypatch.setattr(local_mod, "_input_chain_basis", lambda net, pts: None)
+    monkeypatch.setattr(CPWLNetwork, "input_basis", lambda self, dtype=None, device=None: None)
     full = switching_distances(net, X.reshape(7, *net.input_shape), keep_gradients=True)
     for field in ("values", "levels", "gradient_l1", "gradient_l2", "distances", "distances_linf", "gradients"):
         a, b = getattr(sd, field), getattr(full, field)

@@ -282,7 +282,12 @@ def _unit_pass(net: CPWLNetwork, X: Tensor, D: Tensor | None, biases: list[Tenso
     sizes = [net.nodes[j].size for j in range(len(net.nodes))]
     groups = [net.nodes[i].op.group_size for i in net.nonlinear_nodes if isinstance(net.nodes[i].op, MaxOp)]
     biggest = max(sizes) * max([1, *groups])
-    M = max(1, min(X.shape[0], _CHUNK_ELEMENTS // ((1 + n0) * biggest)))
+    dev, dt = net.device, net.dtype
+    # norms and dot products with directions are those of orthonormal coordinates of the
+    # input's row space when the input is read through fewer numbers than it has
+    basis = net.input_basis(dt, dev)
+    k_cols = n0 if basis is None else basis[2].shape[0]
+    M = max(1, min(X.shape[0], _CHUNK_ELEMENTS // ((1 + k_cols) * biggest)))
     layer_of = {node: k for k, node in enumerate(net.nonlinear_nodes)}
     tables = [_layer_tables(net, i) for i in net.nonlinear_nodes]
     acc = {
@@ -295,21 +300,21 @@ def _unit_pass(net: CPWLNetwork, X: Tensor, D: Tensor | None, biases: list[Tenso
         "layer_means": [[] for _ in range(L)],  # per point: the layer's mean ||grad z||
         "point_means": [],  # per point: the mean ||grad z|| over all units
     }
-    dev, dt = net.device, net.dtype
     for s in range(0, X.shape[0], M):
         x = X[s : s + M].to(device=dev, dtype=dt)
         d = None if D is None else D[s : s + M].to(_F64)
+        if d is not None and basis is not None:
+            d = d @ basis[1].to("cpu", _F64)  # the direction's coordinates: g . d = (Q c) . d = c . (Q^T d)
         B = x.shape[0]
-        eye = torch.eye(n0, dtype=dt, device=dev).expand(B, n0, n0)
-        forms = torch.cat([x.reshape(B, 1, n0), eye], dim=1).reshape(B, 1 + n0, *net.input_shape)
+        forms, start = net.point_forms(x.reshape(B, *net.input_shape), basis)
         tot = torch.zeros(B, dtype=_F64)
         cnt = 0
 
         def along(g, d=d):
-            """|g . d| per point (``g`` ``(B, n0, ...)``), or the isotropic mean ``cn ||g||``."""
+            """|g . d| per point (``g`` ``(B, k, ...)`` in the forms' coordinates), or the isotropic mean ``cn ||g||``."""
             if d is None:
                 return cn * g.norm(dim=1)
-            return (g * d.view(d.shape[0], n0, *([1] * (g.dim() - 2)))).sum(1).abs()
+            return (g * d.view(d.shape[0], d.shape[1], *([1] * (g.dim() - 2)))).sum(1).abs()
 
         def select(i, node, z):
             nonlocal tot, cnt
@@ -339,7 +344,7 @@ def _unit_pass(net: CPWLNetwork, X: Tensor, D: Tensor | None, biases: list[Tenso
                 valid = idx >= 0
                 ic = idx.clamp_min(0)
                 av = val[:, ic]  # (B, U, k)
-                ag = grad[:, :, ic]  # (B, n0, U, k)
+                ag = grad[:, :, ic]  # (B, m, U, k): m coefficients of the forms
                 ab = bias[ic]  # (U, k)
                 vmask = valid.unsqueeze(0)
                 gn = torch.where(vmask, ag.norm(dim=1), torch.zeros(()))  # (B, U, k)
@@ -359,7 +364,7 @@ def _unit_pass(net: CPWLNetwork, X: Tensor, D: Tensor | None, biases: list[Tenso
                     ar = torch.arange(idx.shape[1]).view(1, 1, -1)
                     other = torch.where(ar == top[..., :1], top[..., 1:], top[..., :1])  # (B, U, k)
                     gap = av.gather(-1, other) - av  # M_j - z_j
-                    gM = ag.gather(-1, other.unsqueeze(1).expand(-1, n0, -1, -1))
+                    gM = ag.gather(-1, other.unsqueeze(1).expand(-1, ag.shape[1], -1, -1))
                     gd = along(ag - gM)  # (B, U, k)
                     rho = bm.density(ab.unsqueeze(0) + gap)
                     ok = vmask & (nv >= 2).view(1, -1, 1)
@@ -372,7 +377,7 @@ def _unit_pass(net: CPWLNetwork, X: Tensor, D: Tensor | None, biases: list[Tenso
             return choice_at(node.op, z[:, 0])
 
         with torch.no_grad():
-            net.propagate_forms(forms, select)
+            net.propagate_forms(forms, select, start=start)
         acc["point_means"].append(tot / max(cnt, 1))
     acc["points"] = int(X.shape[0])
     return acc

@@ -1274,7 +1274,7 @@ def switching_distances(model, X, *, numerics: Numerics | None = None, keep_grad
     rows = sum(2 * net.nodes[i].size if net.nodes[i].op.kind == "univariate" else
                net.nodes[i].size * net.nodes[i].op.group_size for i in layers)
     with exact_mode(numerics), torch.no_grad():
-        chain = _input_chain_basis(net, pts)
+        chain = net.input_basis(pts.dtype, pts.device)
         k = n if chain is None else chain[2].shape[0]
         per_point = (1 + k) * (sum(node.size for node in net.nodes) + rows + 2 * U) + 3 * rows * max(U, 1) + n * rows
         chunk = max(1, _CHUNK_ELEMENTS // per_point)
@@ -1311,32 +1311,6 @@ def _safe_div(num: Tensor, den: Tensor, ok: Tensor) -> Tensor:
     return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), torch.full_like(num, float("inf")))
 
 
-def _input_chain_basis(net: CPWLNetwork, pts: Tensor):
-    """Coordinates of the input space that the network reads, when there are fewer of them.
-
-    When the input reaches the rest of the network only through an affine map
-    ``y = J x + c`` onto ``m < n`` numbers (:meth:`~regionlab.ir.CPWLNetwork.input_chain`,
-    e.g. a first ``nn.Linear`` of an MNIST MLP), every gradient ``dz/dx`` lies in the row
-    space of ``J``. With ``J^T = Q R`` (``Q`` orthonormal ``(n, m)``), forms in the
-    coordinates ``s`` of ``x = x0 + Q s`` have the same dot products and l2 norms as in
-    ``x``, and ``m`` columns instead of ``n``; ``Q`` maps them back for l1 norms.
-    Returns ``(p, Q, R)``, or ``None`` (no such chain, or ``J`` numerically rank
-    deficient: there a gradient that is exactly zero in ``x`` need not be in ``s``).
-    """
-    p = net.input_chain()
-    if p == 0 or net.nodes[p].size >= pts.shape[1]:
-        return None
-    n, dt, dev = pts.shape[1], pts.dtype, pts.device
-    eye = torch.eye(n, dtype=dt, device=dev).unsqueeze(0)
-    forms = torch.cat([torch.zeros(1, 1, n, dtype=dt, device=dev), eye], 1).reshape(1, 1 + n, *net.input_shape)
-    jac_t = net.propagate_forms(forms, None, stop=p).reshape(1 + n, -1)[1:]  # (n, m) = J^T
-    Q, R = torch.linalg.qr(jac_t)
-    diag = R.diagonal().abs()
-    if not bool(torch.isfinite(R).all()) or bool((diag <= 1e3 * torch.finfo(dt).eps * diag.max().clamp_min(1e-300)).any()):
-        return None
-    return p, Q, R
-
-
 def _switching_chunk(net: CPWLNetwork, x: Tensor, atol: float, keep_gradients: bool, chain=None):
     M, n = x.shape
     dev, dt = x.device, x.dtype
@@ -1347,22 +1321,11 @@ def _switching_chunk(net: CPWLNetwork, x: Tensor, atol: float, keep_gradients: b
         recorded.append((node.op, z, choice))
         return choice
 
-    if chain is None:
-        eye = torch.eye(n, dtype=dt, device=dev).unsqueeze(0).expand(M, n, n)
-        forms = torch.cat([x.unsqueeze(1), eye], 1).reshape(M, 1 + n, *net.input_shape)
-        net.propagate_forms(forms, select)
+    forms, start = net.point_forms(x, chain)
+    net.propagate_forms(forms, select, start=start)
 
-        def to_input(G):
-            return G
-    else:
-        p, Q, R = chain
-        y = net.propagate_forms(x.reshape(M, 1, *net.input_shape), None, stop=p).reshape(M, 1, -1)
-        # d y / d s_j = (J Q)[:, j] = R[j]: the same for every point
-        forms = torch.cat([y, R.unsqueeze(0).expand(M, *R.shape)], 1).reshape(M, 1 + R.shape[0], *net.nodes[p].shape)
-        net.propagate_forms(forms, select, start=p)
-
-        def to_input(G):  # (M, m, ...) in s -> (M, n, ...) in x
-            return torch.tensordot(Q, G, dims=([1], [1])).movedim(0, 1)
+    def to_input(G):  # gradients (M, m, ...) in the basis's coordinates -> (M, n, ...) in x
+        return G if chain is None else torch.tensordot(chain[1], G, dims=([1], [1])).movedim(0, 1)
 
     per_node = [(_univariate_surfaces if op.kind == "univariate" else _max_surfaces)(op, z, choice, to_input)
                 for op, z, choice in recorded]
@@ -1400,7 +1363,8 @@ def _univariate_surfaces(op, z: Tensor, piece: Tensor, to_input):
     """Nearest level of each unit's current piece, and the piece's constraint rows.
 
     ``z`` holds forms in orthonormal coordinates of the input (see
-    ``_input_chain_basis``); ``to_input`` maps gradients to the input's own, for l1 norms.
+    :meth:`~regionlab.ir.CPWLNetwork.input_basis`); ``to_input`` maps gradients to the
+    input's own, for l1 norms.
     """
     M, _, U = z.shape
     bp, _, _ = op.unit_tables(U)  # (U, K)

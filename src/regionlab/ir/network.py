@@ -396,6 +396,74 @@ class CPWLNetwork:
             p = i
         return p
 
+    def input_basis(self, dtype: torch.dtype | None = None, device=None):
+        """Orthonormal coordinates of the part of the input space that the network reads.
+
+        When the input reaches the rest of the network only through an affine map
+        ``y = J x + c`` onto ``m < n`` numbers (:meth:`input_chain`, e.g. the first
+        ``nn.Linear`` of an MNIST MLP), every gradient ``dz/dx`` of a later value lies in
+        the row space of ``J``. With ``J^T = Q R`` (``Q`` orthonormal ``(n, m)``), affine
+        forms in the coordinates ``s`` of ``x = x0 + Q s`` have the dot products and l2
+        norms of the forms in ``x`` with ``m`` columns instead of ``n``; ``Q @ g`` maps a
+        gradient back, ``Q.T @ d`` a direction in. Returns ``(p, Q, R)`` (``p`` the chain's
+        last node), or ``None`` when there is no such chain or ``J`` is numerically rank
+        deficient (a gradient exactly zero in ``x`` could then be a rounding residue in
+        ``s``). See :meth:`point_forms`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import Dense, PiecewiseLinear
+        >>> W = torch.tensor([[1.0, 1.0, 0.0]], dtype=torch.float64)
+        >>> p, Q, R = CPWLNetwork.sequential((3,), [Dense(W), PiecewiseLinear.relu()]).input_basis()
+        >>> p, Q.shape, round(abs(float(R[0, 0])) ** 2, 12)
+        (1, torch.Size([3, 1]), 2.0)
+        """
+        p = self.input_chain()
+        n = self.input_dim
+        if p == 0 or self._nodes[p].size >= n:
+            return None
+        dtype = self.dtype if dtype is None else dtype
+        device = self.device if device is None else device
+        eye = torch.eye(n, dtype=dtype, device=device).unsqueeze(0)
+        forms = torch.cat([torch.zeros(1, 1, n, dtype=dtype, device=device), eye], 1).reshape(1, 1 + n, *self.input_shape)
+        with torch.no_grad():
+            jac_t = self.propagate_forms(forms, None, stop=p).reshape(1 + n, -1)[1:]  # (n, m) = J^T
+        Q, R = torch.linalg.qr(jac_t)
+        diag = R.diagonal().abs()
+        floor = 1e3 * torch.finfo(dtype).eps * diag.max().clamp_min(torch.finfo(dtype).tiny)
+        if not bool(torch.isfinite(R).all()) or bool((diag <= floor).any()):
+            return None
+        return p, Q, R
+
+    def point_forms(self, x: Tensor, basis=None) -> tuple[Tensor, int]:
+        """Affine forms of the points ``x`` in input coordinates, or in those of ``basis``.
+
+        Returns ``(forms, start)`` for :meth:`propagate_forms` ``(..., start=start)``:
+        without ``basis``, ``[x; I]`` at the input (``n`` parameters); with ``basis =
+        (p, Q, R)`` from :meth:`input_basis`, node ``p``'s values and ``d/ds`` (rows of
+        ``R``, the same for every point) at node ``p`` (``m`` parameters).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from regionlab.ir import Dense, PiecewiseLinear
+        >>> net = CPWLNetwork.sequential((3,), [Dense(torch.ones(1, 3, dtype=torch.float64)), PiecewiseLinear.relu()])
+        >>> forms, start = net.point_forms(torch.ones(2, 3, dtype=torch.float64), net.input_basis())
+        >>> forms.shape, start, forms[0, 0].item()
+        (torch.Size([2, 2, 1]), 1, 3.0)
+        """
+        B, n = x.shape[0], self.input_dim
+        if basis is None:
+            eye = torch.eye(n, dtype=x.dtype, device=x.device).expand(B, n, n)
+            return torch.cat([x.reshape(B, 1, n), eye], 1).reshape(B, 1 + n, *self.input_shape), 0
+        p, _, R = basis
+        with torch.no_grad():
+            y = self.propagate_forms(x.reshape(B, 1, *self.input_shape), None, stop=p).reshape(B, 1, -1)
+        # d y / d s_j = (J Q)[:, j] = R[j]
+        forms = torch.cat([y, R.unsqueeze(0).expand(B, *R.shape)], 1)
+        return forms.reshape(B, 1 + R.shape[0], *self._nodes[p].shape), p
+
     def propagate_forms(self, forms: Tensor, select, *, start: int = 0, stop: int | None = None) -> Tensor:
         """Push affine forms through the network with frozen activation choices.
 
