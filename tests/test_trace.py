@@ -125,6 +125,25 @@ def test_zoo_local_affine_map_reproduces_outputs(zoo_nets, name):
         assert float((A[i] - J).abs().max()) <= 1e-9
 
 
+@pytest.mark.parametrize("outputs", [12, 6, 3])
+def test_local_affine_map_through_a_narrow_first_layer(outputs):
+    # 12 inputs read through 4 numbers: batches push forms in 4 coordinates (or backward
+    # passes, with 3 outputs), one point the plain forms; all are the autograd Jacobian
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(12, 4), nn.ReLU(), nn.Linear(4, 5), nn.Hardtanh(), nn.Linear(5, outputs)).double()
+    net = trace(model, torch.zeros(1, 12, dtype=F64))
+    assert net.input_basis() is not None
+    x = rand(6, 12, seed=14) * 2
+    A, c = net.local_affine_map(x)
+    for i in range(6):
+        J = torch.autograd.functional.jacobian(lambda t: model(t).reshape(-1), x[i:i + 1]).reshape(outputs, 12)
+        assert float((A[i] - J).abs().max()) <= 1e-12
+        A1, c1 = net.local_affine_map(x[i:i + 1])
+        assert torch.allclose(A1[0], A[i], rtol=1e-12, atol=1e-13) and torch.allclose(c1[0], c[i], rtol=1e-12, atol=1e-13)
+    with torch.no_grad():
+        assert float(((A @ x.unsqueeze(-1)).squeeze(-1) + c - model(x)).abs().max()) <= 1e-12
+
+
 def test_zoo_is_deterministic_and_leaves_global_rng_alone():
     state = torch.random.get_rng_state()
     a, b = ZOO["lenet"][0](), ZOO["lenet"][0]()

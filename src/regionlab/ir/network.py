@@ -537,14 +537,19 @@ class CPWLNetwork:
         """
         x = self.as_batch(x)
         B, n0 = x.shape[0], self.input_dim
-        if self.output_dim < n0:
+        # forward forms carry a column per input (per coordinate of the input basis, when
+        # the input is read through fewer numbers: the basis costs about one point's
+        # forms, so only batches use it); backward passes one per output
+        basis = self.input_basis(x.dtype, x.device) if B > 1 else None
+        if self.output_dim < (n0 if basis is None else basis[2].shape[0]):
             return self._local_affine_map_reverse(x)
-        eye = torch.eye(n0, dtype=x.dtype, device=x.device).expand(B, n0, n0)
-        forms = torch.cat([x.reshape(B, 1, n0), eye], dim=1).reshape(B, 1 + n0, *self.input_shape)
+        forms, start = self.point_forms(x.reshape(B, n0), basis)
         with torch.no_grad():
-            out = self.propagate_forms(forms, lambda i, n, z: choice_at(n.op, z[:, 0]))
-        out = out.reshape(B, 1 + n0, -1)
+            out = self.propagate_forms(forms, lambda i, n, z: choice_at(n.op, z[:, 0]), start=start)
+        out = out.reshape(B, forms.shape[1], -1)
         A = out[:, 1:].transpose(1, 2)
+        if basis is not None:
+            A = A @ basis[1].T  # from the basis's coordinates to the input's
         c = out[:, 0] - (A @ x.reshape(B, n0, 1)).squeeze(-1)
         return A, c
 
