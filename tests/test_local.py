@@ -807,6 +807,8 @@ def test_input_chain_and_propagation_from_inside_it():
     assert torch.allclose(net.propagate_forms(mid, select, start=2), whole, rtol=1e-13, atol=1e-13)
     with pytest.raises(InvalidParameterError, match="input chain"):
         net.propagate_forms(mid, select, start=3)
+    with pytest.raises(InvalidParameterError, match="start <= stop"):
+        net.propagate_forms(mid, select, start=2, stop=1)
     # the input read twice (a residual add), or first by a nonlinear node: no chain
     model = zoo.small_resnet(in_channels=1, width=2)
     resnet = local_mod._network_and_points(model, zoo.example_input((1, 6, 6)))[0]

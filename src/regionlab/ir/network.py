@@ -489,6 +489,10 @@ class CPWLNetwork:
         """
         M, cols = forms.shape[0], forms.shape[1]
         stop = self._output if stop is None else stop
+        if not 0 <= start <= stop < len(self._nodes):
+            raise InvalidParameterError(
+                f"propagate_forms: needs 0 <= start <= stop < {len(self._nodes)} (the node count); "
+                f"got start={start}, stop={stop}.")
         if start and start > self.input_chain():
             raise InvalidParameterError(
                 f"propagate_forms: start={start} is past the input chain (node {self.input_chain()}); "
