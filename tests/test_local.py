@@ -744,6 +744,68 @@ def test_high_dimensional_inputs_and_chunking(monkeypatch):
     assert res.num_directions == 16 and res.per_layer.shape == (3, 2)
 
 
+def _interrupt_on_call(real, at: int):
+    """``real`` that raises KeyboardInterrupt on its ``at``-th call (1-based), as Ctrl-C would."""
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == at:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    return wrapped
+
+
+@pytest.mark.parametrize("method", ["exact", "slices", "complexity"])
+def test_ctrl_c_returns_the_finished_points(method, monkeypatch):
+    import regionlab.regions.plane as plane_mod
+    import regionlab.regions.polytope as polytope_mod
+
+    net = mlp_net([5, 4], gen(40), d=3)
+    X = torch.randn(6, 3, generator=gen(41), dtype=DT)
+    kwargs = {"num_slices": 2} if method == "slices" else {}
+    whole = local_region_counts(net, X, 0.3, method=method, generator=gen(1), **kwargs)
+    if method == "exact":
+        target, name = polytope_mod, "count_regions"
+        at, done = 4, 3  # the fourth point's count is interrupted
+    elif method == "slices":
+        target, name = plane_mod, "partition_plane"
+        at, done = 6, 2  # the third point's second slice
+    else:
+        monkeypatch.setattr(local_mod, "_CHUNK_ELEMENTS", 1)  # one point per chunk
+        target, name = local_mod, "_sample_directions"
+        at, done = 5, 4
+    monkeypatch.setattr(target, name, _interrupt_on_call(getattr(target, name), at))
+    with pytest.warns(RuntimeWarning, match=f"first {done} of 6 points"):
+        part = local_region_counts(net, X, 0.3, method=method, generator=gen(1), **kwargs)
+    assert part.num_points == done
+    assert torch.equal(part.counts, whole.counts[:done])
+    if method == "slices":
+        assert torch.equal(part.per_slice, whole.per_slice[:done])
+    if method == "complexity":
+        assert torch.equal(part.per_layer, whole.per_layer[:done])
+    # interrupted before any point finished: the KeyboardInterrupt itself
+    monkeypatch.setattr(target, name, _interrupt_on_call(getattr(target, name), 1))
+    with pytest.raises(KeyboardInterrupt):
+        local_region_counts(net, X, 0.3, method=method, generator=gen(1), **kwargs)
+
+
+def test_switching_distances_ctrl_c_and_progress(monkeypatch, capsys):
+    net = mlp_net([5, 4], gen(42), d=3)
+    X = torch.randn(5, 3, generator=gen(43), dtype=DT)
+    whole = switching_distances(net, X, progress=True)
+    assert "switching_distances" in capsys.readouterr().err
+    monkeypatch.setattr(local_mod, "_CHUNK_ELEMENTS", 1)  # one point per chunk
+    monkeypatch.setattr(local_mod, "_switching_chunk", _interrupt_on_call(local_mod._switching_chunk, 3))
+    with pytest.warns(RuntimeWarning, match="first 2 of 5 points"):
+        part = switching_distances(net, X)
+    assert part.num_points == 2 and torch.equal(part.points, whole.points[:2])
+    assert torch.allclose(part.distances, whole.distances[:2], rtol=1e-13)
+    with pytest.raises(InvalidParameterError, match="progress"):
+        switching_distances(net, X, progress=1)
+
+
 def _narrow_zoo():
     """Networks whose input is read through fewer numbers than it has (and one that is not)."""
     g = gen(33)

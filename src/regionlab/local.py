@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, fields, replace
 from typing import NamedTuple
 
@@ -694,7 +695,9 @@ def local_region_counts(
     numerics : Numerics, optional
         Precision and tolerances (float64, TF32 off, by default).
     progress : bool
-        Show a progress bar over the points.
+        Show a progress bar over the points. Ctrl-C (``KeyboardInterrupt``) returns the
+        counts of the points finished so far (the first ``num_points``, with a
+        ``RuntimeWarning``); it is re-raised when no point had finished.
     max_regions : int, optional
         ``"exact"``: passed to the n-D engine. ``"slices"``: a slice with more regions
         raises. Not accepted with ``"complexity"``.
@@ -765,7 +768,14 @@ def local_region_counts(
     finally:
         if bar is not None:
             bar.close()
+    if result.num_points < pts.shape[0]:
+        _warn_interrupted("local_region_counts", result.num_points, pts.shape[0])
     return replace(result, seconds=time.perf_counter() - t0)
+
+
+def _warn_interrupted(what: str, done: int, total: int) -> None:
+    warnings.warn(f"{what} was interrupted (Ctrl-C): the results of the first {done} of {total} points are returned.",
+                  RuntimeWarning, stacklevel=3)
 
 
 def _partial(method, norm, radius, counts, per_slice, num_slices, t0) -> LocalCounts:
@@ -791,20 +801,24 @@ def _exact_counts(net, pts, radius, norm, numerics, max_regions, bar, t0) -> Loc
     if max_regions is not None:
         kwargs["max_regions"] = max_regions
     counts: list[float] = []
-    for b in range(pts.shape[0]):
-        domain = ball(pts[b].detach().cpu(), radius)
-        try:
-            count = count_regions(net, domain, **kwargs)
-        except RegionLimitExceeded as exc:
-            raise RegionLimitExceeded(
-                f"Point {b}: the {norm} ball of radius {radius} meets more than max_regions={max_regions} regions; "
-                "raise max_regions or use method='slices' / 'complexity'. The counts of the earlier points are "
-                "attached as .partial.",
-                partial=_partial("exact", norm, radius, counts, None, 0, t0),
-            ) from exc
-        counts.append(float(count))
-        if bar is not None:
-            bar.update(1)
+    try:
+        for b in range(pts.shape[0]):
+            domain = ball(pts[b].detach().cpu(), radius)
+            try:
+                count = count_regions(net, domain, **kwargs)
+            except RegionLimitExceeded as exc:
+                raise RegionLimitExceeded(
+                    f"Point {b}: the {norm} ball of radius {radius} meets more than max_regions={max_regions} "
+                    "regions; raise max_regions or use method='slices' / 'complexity'. The counts of the earlier "
+                    "points are attached as .partial.",
+                    partial=_partial("exact", norm, radius, counts, None, 0, t0),
+                ) from exc
+            counts.append(float(count))
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:  # the finished points are kept (re-raised when there are none)
+        if not counts:
+            raise
     return LocalCounts(torch.tensor(counts, dtype=torch.float64), None, None, "exact", norm, radius)
 
 
@@ -821,24 +835,30 @@ def _slice_counts(net, pts, radius, norm, num_slices, directions, gen, numerics,
     xs = pts.detach().cpu()
     counts: list[float] = []
     per_slice: list[list[float]] = []
-    for b in range(B):
-        pairs = user[b] if user is not None else torch.stack([_orthonormal(n, 2, gen).T for _ in range(S)])
-        row = []
-        for s in range(S):
-            u, v = pairs[s, 0], pairs[s, 1]
-            polygon = torch.from_numpy(_slice_polygon(u.numpy(), v.numpy(), radius, norm))
-            part = partition_plane(net, xs[b], u, v, polygon, numerics=numerics, decision_boundary=False)
-            if max_regions is not None and part.num_regions > max_regions:
-                raise RegionLimitExceeded(
-                    f"Point {b}, slice {s}: {part.num_regions} regions exceed max_regions={max_regions}; raise "
-                    "max_regions or the radius is too large. The counts of the earlier points are attached as .partial.",
-                    partial=_partial("slices", norm, radius, counts, per_slice, S, t0),
-                )
-            row.append(float(part.num_regions))
-        per_slice.append(row)
-        counts.append(sum(row) / len(row))
-        if bar is not None:
-            bar.update(1)
+    try:
+        for b in range(B):
+            pairs = user[b] if user is not None else torch.stack([_orthonormal(n, 2, gen).T for _ in range(S)])
+            row = []
+            for s in range(S):
+                u, v = pairs[s, 0], pairs[s, 1]
+                polygon = torch.from_numpy(_slice_polygon(u.numpy(), v.numpy(), radius, norm))
+                part = partition_plane(net, xs[b], u, v, polygon, numerics=numerics, decision_boundary=False)
+                if max_regions is not None and part.num_regions > max_regions:
+                    raise RegionLimitExceeded(
+                        f"Point {b}, slice {s}: {part.num_regions} regions exceed max_regions={max_regions}; raise "
+                        "max_regions or the radius is too large. The counts of the earlier points are attached as "
+                        ".partial.",
+                        partial=_partial("slices", norm, radius, counts, per_slice, S, t0),
+                    )
+                row.append(float(part.num_regions))
+            per_slice.append(row)
+            counts.append(sum(row) / len(row))
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:  # the finished points are kept (re-raised when there are none)
+        if not counts:
+            raise
+        del per_slice[len(counts):]
     return LocalCounts(torch.tensor(counts, dtype=torch.float64), torch.tensor(per_slice, dtype=torch.float64),
                        None, "slices", norm, radius)
 
@@ -873,25 +893,32 @@ def _complexity(net, pts, radius, norm, num_directions, directions, gen, bar) ->
     per_vertex = sum(node.size for node in net.nodes)
     chunk = max(1, _CHUNK_ELEMENTS // (V * per_vertex))
     per_layer = torch.zeros(B, len(layers), dtype=torch.float64)
-    for start in range(0, B, chunk):
-        stop = min(B, start + chunk)
-        if user is not None:
-            D = user[start:stop]
-        else:
-            D = torch.stack([_sample_directions(n, P, norm, gen) for _ in range(start, stop)])
-        D = D.to(device=dev, dtype=dt)
-        x = pts[start:stop].unsqueeze(1)
-        # centre first: it is the reference state of every unit
-        verts = torch.cat([x, x + radius * D, x - radius * D], 1)  # (c, V, n)
-        c = stop - start
-        with torch.no_grad():
-            _, pre = net.forward_with_preactivations(verts.reshape(c * V, *net.input_shape))
-        for layer, (i, z) in enumerate(zip(layers, pre, strict=True)):
-            codes = _pattern_codes(net.nodes[i].op, z).reshape(c, V, -1)
-            varying = (codes != codes[:, :1]).any(1)
-            per_layer[start:stop, layer] = varying.sum(1).to(torch.float64).cpu()
-        if bar is not None:
-            bar.update(c)
+    done = 0
+    try:
+        for start in range(0, B, chunk):
+            stop = min(B, start + chunk)
+            if user is not None:
+                D = user[start:stop]
+            else:
+                D = torch.stack([_sample_directions(n, P, norm, gen) for _ in range(start, stop)])
+            D = D.to(device=dev, dtype=dt)
+            x = pts[start:stop].unsqueeze(1)
+            # centre first: it is the reference state of every unit
+            verts = torch.cat([x, x + radius * D, x - radius * D], 1)  # (c, V, n)
+            c = stop - start
+            with torch.no_grad():
+                _, pre = net.forward_with_preactivations(verts.reshape(c * V, *net.input_shape))
+            for layer, (i, z) in enumerate(zip(layers, pre, strict=True)):
+                codes = _pattern_codes(net.nodes[i].op, z).reshape(c, V, -1)
+                varying = (codes != codes[:, :1]).any(1)
+                per_layer[start:stop, layer] = varying.sum(1).to(torch.float64).cpu()
+            done = stop
+            if bar is not None:
+                bar.update(c)
+    except KeyboardInterrupt:  # the finished chunks are kept (re-raised when there are none)
+        if not done:
+            raise
+        per_layer = per_layer[:done].clone()
     return LocalCounts(per_layer.sum(1), None, per_layer, "complexity", norm, radius, widths, names, P)
 
 
@@ -1202,7 +1229,8 @@ class SwitchingDistances:
                 f"layers={len(self.layer_names)})")
 
 
-def switching_distances(model, X, *, numerics: Numerics | None = None, keep_gradients: bool = False) -> SwitchingDistances:
+def switching_distances(model, X, *, numerics: Numerics | None = None, keep_gradients: bool = False,
+                        progress: bool = False) -> SwitchingDistances:
     """Distance from each point to each unit's nearest switching surface, inside the point's region.
 
     For each point ``x`` the network is affine on ``x``'s activation region, so every
@@ -1228,6 +1256,10 @@ def switching_distances(model, X, *, numerics: Numerics | None = None, keep_grad
     keep_gradients : bool
         Also keep the gradients ``(B, U, n)`` (needed by :meth:`SwitchingDistances.feet`;
         ``B * U * n`` numbers).
+    progress : bool
+        Show a progress bar over the points. Ctrl-C (``KeyboardInterrupt``) returns the
+        results of the points finished so far (the first ``num_points``, with a
+        ``RuntimeWarning``); it is re-raised when no point had finished.
 
     Returns
     -------
@@ -1259,8 +1291,9 @@ def switching_distances(model, X, *, numerics: Numerics | None = None, keep_grad
     (tensor([[1.]], dtype=torch.float64), 0.5)
     """
     numerics = _check_numerics(numerics)
-    if not isinstance(keep_gradients, bool):
-        raise InvalidParameterError(f"The 'keep_gradients' parameter must be a bool. Got {keep_gradients!r} instead.")
+    for name, flag in (("keep_gradients", keep_gradients), ("progress", progress)):
+        if not isinstance(flag, bool):
+            raise InvalidParameterError(f"The '{name}' parameter must be a bool. Got {flag!r} instead.")
     net, pts = _network_and_points(model, X)
     net, pts = _cast(net, pts, numerics)
     B, n = pts.shape
@@ -1279,12 +1312,25 @@ def switching_distances(model, X, *, numerics: Numerics | None = None, keep_grad
         per_point = (1 + k) * (sum(node.size for node in net.nodes) + rows + 2 * U) + 3 * rows * max(U, 1) + n * rows
         chunk = max(1, _CHUNK_ELEMENTS // per_point)
         parts = []
-        for start in range(0, B, chunk):
-            parts.append(_switching_chunk(net, pts[start:start + chunk], numerics.atol, keep_gradients, chain))
+        bar = _progress_bar(progress, B, "switching_distances")
+        try:
+            for start in range(0, B, chunk):
+                parts.append(_switching_chunk(net, pts[start:start + chunk], numerics.atol, keep_gradients, chain))
+                if bar is not None:
+                    bar.update(parts[-1]["distances"].shape[0])
+        except KeyboardInterrupt:  # the finished chunks are kept (re-raised when there are none)
+            if not parts:
+                raise
+        finally:
+            if bar is not None:
+                bar.close()
     joined = {name: torch.cat([part[name] for part in parts], 0) for name in parts[0]}
+    done = joined["distances"].shape[0]
+    if done < B:
+        _warn_interrupted("switching_distances", done, B)
     return SwitchingDistances(
         **joined, unit_layer=unit_layer, layer_names=names,
-        points=pts.detach().to(device="cpu", dtype=torch.float64), atol=float(numerics.atol),
+        points=pts[:done].detach().to(device="cpu", dtype=torch.float64), atol=float(numerics.atol),
     )
 
 
