@@ -287,6 +287,7 @@ def _unit_pass(net: CPWLNetwork, X: Tensor, D: Tensor | None, biases: list[Tenso
     # input's row space when the input is read through fewer numbers than it has
     basis = net.input_basis(dt, dev)
     k_cols = n0 if basis is None else basis[2].shape[0]
+    to_basis = None if basis is None else basis[1].to("cpu", _F64)  # directions d -> Q^T d
     M = max(1, min(X.shape[0], _CHUNK_ELEMENTS // ((1 + k_cols) * biggest)))
     layer_of = {node: k for k, node in enumerate(net.nonlinear_nodes)}
     tables = [_layer_tables(net, i) for i in net.nonlinear_nodes]
@@ -303,8 +304,8 @@ def _unit_pass(net: CPWLNetwork, X: Tensor, D: Tensor | None, biases: list[Tenso
     for s in range(0, X.shape[0], M):
         x = X[s : s + M].to(device=dev, dtype=dt)
         d = None if D is None else D[s : s + M].to(_F64)
-        if d is not None and basis is not None:
-            d = d @ basis[1].to("cpu", _F64)  # the direction's coordinates: g . d = (Q c) . d = c . (Q^T d)
+        if d is not None and to_basis is not None:
+            d = d @ to_basis  # the direction's coordinates: g . d = (Q c) . d = c . (Q^T d)
         B = x.shape[0]
         forms, start = net.point_forms(x.reshape(B, *net.input_shape), basis)
         tot = torch.zeros(B, dtype=_F64)

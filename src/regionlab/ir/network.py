@@ -425,8 +425,7 @@ class CPWLNetwork:
             return None
         dtype = self.dtype if dtype is None else dtype
         device = self.device if device is None else device
-        eye = torch.eye(n, dtype=dtype, device=device).unsqueeze(0)
-        forms = torch.cat([torch.zeros(1, 1, n, dtype=dtype, device=device), eye], 1).reshape(1, 1 + n, *self.input_shape)
+        forms, _ = self.point_forms(torch.zeros(1, n, dtype=dtype, device=device))
         with torch.no_grad():
             jac_t = self.propagate_forms(forms, None, stop=p).reshape(1 + n, -1)[1:]  # (n, m) = J^T
         Q, R = torch.linalg.qr(jac_t)
