@@ -834,7 +834,7 @@ def test_reduced_input_coordinates_match_full_forms_and_autograd(name, monkeypat
     reduced = net.input_basis()
     assert (reduced is None) == (name == "rank-deficient")
     sd = switching_distances(net, X.reshape(7, *net.input_shape), keep_gradients=True)
-    monkeypatch.setattr(CPWLNetwork, "input_basis", lambda self, dtype=None, device=None: None)
+    monkeypatch.setattr(CPWLNetwork, "input_basis", lambda self: None)
     full = switching_distances(net, X.reshape(7, *net.input_shape), keep_gradients=True)
     for field in ("values", "levels", "gradient_l1", "gradient_l2", "distances", "distances_linf", "gradients"):
         a, b = getattr(sd, field), getattr(full, field)
@@ -871,6 +871,10 @@ def test_input_chain_and_propagation_from_inside_it():
         net.propagate_forms(mid, select, start=3)
     with pytest.raises(InvalidParameterError, match="start <= stop"):
         net.propagate_forms(mid, select, start=2, stop=1)
+    with pytest.raises(InvalidParameterError, match="basis"):
+        net.point_forms(x, basis=("not", "a", "basis"))
+    with pytest.raises(ShapeError):
+        net.point_forms(torch.zeros(3, 7, dtype=DT))
     # the input read twice (a residual add), or first by a nonlinear node: no chain
     model = zoo.small_resnet(in_channels=1, width=2)
     resnet = local_mod._network_and_points(model, zoo.example_input((1, 6, 6)))[0]

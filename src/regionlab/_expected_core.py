@@ -285,7 +285,7 @@ def _unit_pass(net: CPWLNetwork, X: Tensor, D: Tensor | None, biases: list[Tenso
     dev, dt = net.device, net.dtype
     # norms and dot products with directions are those of orthonormal coordinates of the
     # input's row space when the input is read through fewer numbers than it has
-    basis = net.input_basis(dt, dev)
+    basis = net.input_basis()
     k_cols = n0 if basis is None else basis[2].shape[0]
     to_basis = None if basis is None else basis[1].to("cpu", _F64)  # directions d -> Q^T d
     M = max(1, min(X.shape[0], _CHUNK_ELEMENTS // ((1 + k_cols) * biggest)))

@@ -1307,7 +1307,7 @@ def switching_distances(model, X, *, numerics: Numerics | None = None, keep_grad
     rows = sum(2 * net.nodes[i].size if net.nodes[i].op.kind == "univariate" else
                net.nodes[i].size * net.nodes[i].op.group_size for i in layers)
     with exact_mode(numerics), torch.no_grad():
-        chain = net.input_basis(pts.dtype, pts.device)
+        chain = net.input_basis()
         k = n if chain is None else chain[2].shape[0]
         per_point = (1 + k) * (sum(node.size for node in net.nodes) + rows + 2 * U) + 3 * rows * max(U, 1) + n * rows
         chunk = max(1, _CHUNK_ELEMENTS // per_point)

@@ -396,7 +396,7 @@ class CPWLNetwork:
             p = i
         return p
 
-    def input_basis(self, dtype: torch.dtype | None = None, device=None):
+    def input_basis(self):
         """Orthonormal coordinates of the part of the input space that the network reads.
 
         When the input reaches the rest of the network only through an affine map
@@ -423,9 +423,8 @@ class CPWLNetwork:
         n = self.input_dim
         if p == 0 or self._nodes[p].size >= n:
             return None
-        dtype = self.dtype if dtype is None else dtype
-        device = self.device if device is None else device
-        forms, _ = self.point_forms(torch.zeros(1, n, dtype=dtype, device=device))
+        dtype = self.dtype
+        forms, _ = self.point_forms(torch.zeros(1, n, dtype=dtype, device=self.device))
         with torch.no_grad():
             jac_t = self.propagate_forms(forms, None, stop=p).reshape(1 + n, -1)[1:]  # (n, m) = J^T
         Q, R = torch.linalg.qr(jac_t)
@@ -438,7 +437,8 @@ class CPWLNetwork:
     def point_forms(self, x: Tensor, basis=None) -> tuple[Tensor, int]:
         """Affine forms of the points ``x`` in input coordinates, or in those of ``basis``.
 
-        Returns ``(forms, start)`` for :meth:`propagate_forms` ``(..., start=start)``:
+        ``x`` is a batch as :meth:`as_batch` takes it (cast to the network's dtype and
+        device). Returns ``(forms, start)`` for :meth:`propagate_forms` ``(..., start=start)``:
         without ``basis``, ``[x; I]`` at the input (``n`` parameters); with ``basis =
         (p, Q, R)`` from :meth:`input_basis`, node ``p``'s values and ``d/ds`` (rows of
         ``R``, the same for every point) at node ``p`` (``m`` parameters).
@@ -452,10 +452,14 @@ class CPWLNetwork:
         >>> forms.shape, start, forms[0, 0].item()
         (torch.Size([2, 2, 1]), 1, 3.0)
         """
+        x = self.as_batch(x)
         B, n = x.shape[0], self.input_dim
         if basis is None:
             eye = torch.eye(n, dtype=x.dtype, device=x.device).expand(B, n, n)
             return torch.cat([x.reshape(B, 1, n), eye], 1).reshape(B, 1 + n, *self.input_shape), 0
+        if not (isinstance(basis, tuple) and len(basis) == 3 and isinstance(basis[2], Tensor)):
+            raise InvalidParameterError(
+                f"point_forms: 'basis' must be None or the (p, Q, R) that input_basis() returns; got {type(basis).__name__}.")
         p, _, R = basis
         with torch.no_grad():
             y = self.propagate_forms(x.reshape(B, 1, *self.input_shape), None, stop=p).reshape(B, 1, -1)
@@ -543,7 +547,7 @@ class CPWLNetwork:
         # forward forms carry a column per input (per coordinate of the input basis, when
         # the input is read through fewer numbers: the basis costs about one point's
         # forms, so only batches use it); backward passes one per output
-        basis = self.input_basis(x.dtype, x.device) if B > 1 else None
+        basis = self.input_basis() if B > 1 else None
         if self.output_dim < (n0 if basis is None else basis[2].shape[0]):
             return self._local_affine_map_reverse(x)
         forms, start = self.point_forms(x.reshape(B, n0), basis)
